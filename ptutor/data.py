@@ -1,0 +1,169 @@
+"""NER data: CoNLL files in and out, word-to-subword label alignment, batches.
+
+A CoNLL file has one `token TAG` per line (extra middle columns, as in CoNLL-2003's
+`token POS CHUNK TAG`, are allowed and ignored) and a blank line between sentences.
+Tags are BIO over PER/ORG/LOC/MISC unless you pass your own label list.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+IGNORE_INDEX = -100  # label id that cross-entropy skips (special tokens, later sub-words, pads)
+
+
+class ConllFormatError(ValueError):
+    """A CoNLL file that cannot be read; the message names the file and line."""
+
+
+@dataclass
+class Sentence:
+    tokens: list[str]
+    tags: list[str]
+
+    def __post_init__(self):
+        if len(self.tokens) != len(self.tags):
+            raise ValueError(f"{len(self.tokens)} tokens but {len(self.tags)} tags: {self.tokens}")
+
+
+def read_conll(path: str | os.PathLike, labels: list[str] = NER_LABELS) -> list[Sentence]:
+    """Read sentences from a CoNLL file; errors say which line is wrong and why."""
+    known = set(labels)
+    sentences, tokens, tags = [], [], []
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CoNLL file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.strip()
+            if not line or line.startswith("-DOCSTART-"):
+                if tokens:
+                    sentences.append(Sentence(tokens, tags))
+                    tokens, tags = [], []
+                continue
+            fields = line.split()
+            if len(fields) < 2:
+                raise ConllFormatError(
+                    f"{path}:{lineno}: expected 'token TAG' (whitespace-separated), got {line!r}. "
+                    "Every non-blank line needs a token and a tag; sentences are separated by blank lines.")
+            tag = fields[-1]
+            if tag not in known:
+                raise ConllFormatError(
+                    f"{path}:{lineno}: unknown tag {tag!r} for token {fields[0]!r}. Known tags: {', '.join(labels)}. "
+                    "Pass labels=[...] to read_conll if your file uses another tag set.")
+            tokens.append(fields[0])
+            tags.append(tag)
+    if tokens:
+        sentences.append(Sentence(tokens, tags))
+    if not sentences:
+        raise ConllFormatError(f"{path}: no sentences found (empty file?)")
+    return sentences
+
+
+def write_conll(sentences: list[Sentence], path: str | os.PathLike) -> None:
+    """Write `token TAG` lines with a blank line after each sentence."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for s in sentences:
+            for token, tag in zip(s.tokens, s.tags):
+                if not token or any(c.isspace() for c in token):
+                    raise ValueError(f"token {token!r} is empty or has white space: CoNLL cannot store it")
+                f.write(f"{token} {tag}\n")
+            f.write("\n")
+
+
+def to_dataset(sentences: list[Sentence], labels: list[str] = NER_LABELS):
+    """A `datasets.Dataset` with columns tokens (list[str]) and ner_tags (list[int])."""
+    from datasets import Dataset
+
+    index = {l: i for i, l in enumerate(labels)}
+    return Dataset.from_dict({"tokens": [s.tokens for s in sentences],
+                              "ner_tags": [[index[t] for t in s.tags] for s in sentences]})
+
+
+def load_conll2003_hub(hub_id: str = "eriktks/conll2003"):
+    """CoNLL-2003 from the Hugging Face hub (needs a network) as {split: list[Sentence]}.
+
+    Its tag ids use the same order as NER_LABELS; we check that rather than assume it.
+    """
+    from datasets import load_dataset
+
+    ds = load_dataset(hub_id)
+    names = ds["train"].features["ner_tags"].feature.names
+    if sorted(names) != sorted(NER_LABELS):
+        raise ValueError(f"{hub_id} uses tags {names}, expected {NER_LABELS}")
+    return {split: [Sentence(list(r["tokens"]), [names[i] for i in r["ner_tags"]]) for r in ds[split]]
+            for split in ds}
+
+
+def align_labels(word_ids: list[int | None], word_tags: list[int], *, all_subwords: bool = False) -> list[int]:
+    """Give each sub-word the label of its word.
+
+    Only the first sub-word of a word carries the label (the rest get IGNORE_INDEX)
+    unless `all_subwords`; special tokens ([CLS], [SEP], pads) always get IGNORE_INDEX.
+    `word_ids` comes from a fast tokenizer: `encoding.word_ids(i)`.
+    """
+    out, previous = [], None
+    for wid in word_ids:
+        if wid is None:
+            out.append(IGNORE_INDEX)
+        elif wid != previous or all_subwords:
+            out.append(word_tags[wid])
+        else:
+            out.append(IGNORE_INDEX)
+        previous = wid
+    return out
+
+
+def encode_ner(sentences: list[Sentence], tokenizer, labels: list[str] = NER_LABELS, max_length: int = 128) -> list[dict]:
+    """Tokenise pre-split words and align tags; one dict of python lists per sentence."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError("encode_ner needs a fast tokenizer (word_ids() comes from the Rust tokenizers library)")
+    index = {l: i for i, l in enumerate(labels)}
+    enc = tokenizer([s.tokens for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length)
+    rows = []
+    for i, s in enumerate(sentences):
+        tags = [index[t] for t in s.tags]
+        rows.append({"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
+                     "labels": align_labels(enc.word_ids(i), tags)})
+    return rows
+
+
+def collate(rows: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """Right-pad a list of encoded rows into tensors (labels padded with IGNORE_INDEX)."""
+    width = max(len(r["input_ids"]) for r in rows)
+    batch = {}
+    for key, fill in (("input_ids", pad_id), ("attention_mask", 0), ("labels", IGNORE_INDEX)):
+        if key in rows[0]:
+            batch[key] = torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in rows])
+    return batch
+
+
+def batches(rows: list[dict], batch_size: int, *, pad_id: int = 0, shuffle: bool = False, seed: int = 0):
+    """Yield collated batches; with shuffle, a new seeded order each epoch (endless)."""
+    if not shuffle:
+        for i in range(0, len(rows), batch_size):
+            yield collate(rows[i:i + batch_size], pad_id)
+        return
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(len(rows), generator=g).tolist()
+        for i in range(0, len(order) - batch_size + 1, batch_size):
+            yield collate([rows[j] for j in order[i:i + batch_size]], pad_id)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(rows: list[dict], path: str | os.PathLike) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
