@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,6 +223,21 @@ def _tiny_config(preset: Preset):
     return cls(**preset.tiny_config)
 
 
+@contextmanager
+def _quiet_loading():
+    from transformers.utils import logging
+
+    level, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if bar:
+            logging.enable_progress_bar()
+
+
 def load_tokenizer(name: str, root=None):
     """The tokenizer of a preset (tiny presets borrow one from an offline backbone)."""
     from transformers import AutoTokenizer
@@ -253,20 +269,24 @@ def load_backbone(name: str, task: str = "base", *, labels: list[str] | None = N
         kwargs.update(id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     if num_labels is not None:
         kwargs["num_labels"] = num_labels
-    preset = get_preset(name) if not name.startswith("hub:") else Preset(name, "hub", "?", "hub id", hub_id=name[4:])
-    causal = preset.is_causal if preset.arch != "?" else True
-    cls = _auto_class(task, causal) if preset.arch != "?" else _auto_class(task, task == "causal-lm")
+    if name.startswith("hub:"):  # any hub id; its architecture is whatever the hub config says
+        preset = Preset(name, "hub", "causal" if task == "causal-lm" else "any", "hub id", hub_id=name[4:])
+    else:
+        preset = get_preset(name)
+    cls = _auto_class(task, preset.is_causal)
+    torch.manual_seed(seed)  # tiny weights and any new task head start from the same values every time
     if preset.source == "tiny":
         config = _tiny_config(preset)
         for key in ("num_labels", "id2label", "label2id"):
             if key in kwargs:
                 setattr(config, key, kwargs.pop(key))
-        torch.manual_seed(seed)
         model = cls.from_config(config, dtype=dtype)
-    elif preset.source == "hub":
-        model = cls.from_pretrained(preset.hub_id, dtype=dtype, **kwargs)
     else:
-        model = cls.from_pretrained(model_dir(name, root), dtype=dtype, local_files_only=True, **kwargs)
+        where = preset.hub_id if preset.source == "hub" else model_dir(name, root)
+        if preset.source != "hub":
+            kwargs["local_files_only"] = True
+        with _quiet_loading():  # a new head is expected: skip the "newly initialized" report and progress bar
+            model = cls.from_pretrained(where, dtype=dtype, **kwargs)
     model.config.ptutor_preset = name
     tok = load_tokenizer(name, root) if with_tokenizer else None
     if tok is not None and getattr(model.config, "pad_token_id", None) is None:

@@ -1,0 +1,3 @@
+"""One module per method; each registers a config and a wrapper model."""
+from .base import METHODS, Method, MethodConfig, config_from_dict, freeze, inject, register, task_head
+from .finetune import FineTuneConfig, FullFineTune, LinearProbe, ProbeConfig

@@ -1,0 +1,85 @@
+"""Causal-LM tasks: prompt + target encoding, greedy generation, simple text metrics.
+
+The project's data-to-text task (data/d2t) gives a record ("name: X | country: Y")
+and a sentence that states it. We train on `PROMPT.format(record) + target + eos`,
+with the loss on the target only (prompt labels are IGNORE_INDEX).
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+from .data import IGNORE_INDEX
+
+PROMPT = "Record: {record}\nSentence:"
+
+
+def encode_causal(prompts: list[str], targets: list[str], tokenizer, max_length: int = 128) -> list[dict]:
+    """Token ids of prompt+target(+eos) with labels only on the target."""
+    rows = []
+    for prompt, target in zip(prompts, targets):
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        t = tokenizer(" " + target.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids = (p + t)[:max_length]
+        labels = ([IGNORE_INDEX] * len(p) + t)[:max_length]
+        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    return rows
+
+
+def encode_d2t(examples: list[dict], tokenizer, max_length: int = 128) -> list[dict]:
+    return encode_causal([PROMPT.format(record=e["record"]) for e in examples], [e["text"] for e in examples],
+                         tokenizer, max_length)
+
+
+def left_pad(prompts: list[str], tokenizer) -> dict[str, torch.Tensor]:
+    """Tokenise prompts with padding on the left, as batched generation needs."""
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        return tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+
+
+@torch.no_grad()
+def generate_texts(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 40, batch_size: int = 16,
+                   stop: str | None = "\n", **generate_kwargs) -> list[str]:
+    """Greedy continuation of each prompt; returns only the new text, cut at `stop`.
+
+    Works for a plain transformers model and for any ptutor method whose `generate`
+    follows transformers' convention (returns prompt ids followed by new ids).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(prompts), batch_size):
+        enc = left_pad(prompts[i:i + batch_size], tokenizer)
+        ids = model.generate(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
+                             max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                             **generate_kwargs)
+        new = ids[:, enc["input_ids"].shape[1]:]
+        for text in tokenizer.batch_decode(new, skip_special_tokens=True):
+            if stop and stop in text:
+                text = text[: text.index(stop)]
+            out.append(text.strip())
+    return out
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", " ", s.strip().lower())
+
+
+def slot_coverage(fields: dict, text: str) -> float:
+    """Share of the record's field values that appear verbatim (case-insensitive) in `text`."""
+    values = [str(v) for v in fields.values()]
+    return sum(_norm(v) in _norm(text) for v in values) / max(1, len(values))
+
+
+def d2t_scores(examples: list[dict], outputs: list[str]) -> dict:
+    """Mean slot coverage and exact-match rate of generated sentences."""
+    if len(examples) != len(outputs):
+        raise ValueError(f"{len(examples)} examples but {len(outputs)} outputs")
+    cov = [slot_coverage(e["fields"], o) for e, o in zip(examples, outputs)]
+    exact = [_norm(e["text"]) == _norm(o) for e, o in zip(examples, outputs)]
+    return {"slot_coverage": sum(cov) / len(cov), "exact_match": sum(exact) / len(exact)}

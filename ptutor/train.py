@@ -1,0 +1,202 @@
+"""One small training loop for every method in the book.
+
+`fit(model, batches, TrainConfig(...))` trains whatever parameters have
+`requires_grad=True` (the method decides which), for a number of steps or a time
+budget, and returns a `History` of losses, step times and peak memory. The model's
+forward takes the batch as keyword arguments and returns an object with `.loss`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .measure import count_parameters, peak_memory_mb, reset_peak_memory
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """cuda, then Apple's mps, then cpu; `prefer` (or $PTUTOR_DEVICE) overrides."""
+    prefer = prefer or os.environ.get("PTUTOR_DEVICE")
+    if prefer:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, torch (CPU and CUDA) so a CPU run repeats exactly."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 5e-5
+    steps: int | None = 100  # stop after this many optimizer steps ...
+    minutes: float | None = None  # ... or after this much wall-clock time (whichever first)
+    warmup: float = 0.06  # share of training spent warming the LR up
+    schedule: str = "linear"  # linear decay to 0, or constant
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0
+    mixed_precision: bool | None = None  # None: on for cuda, off elsewhere
+    eval_every: int | None = None  # call eval_fn every N steps (and at the end)
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.steps is None and self.minutes is None:
+            raise ValueError("TrainConfig needs steps=..., minutes=..., or both (training must end)")
+        if self.schedule not in ("linear", "constant"):
+            raise ValueError(f"schedule must be 'linear' or 'constant', not {self.schedule!r}")
+
+
+@dataclass
+class History:
+    losses: list[float] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)  # each has "step" plus whatever eval_fn returned
+    train_seconds: float = 0.0
+    peak_mb: float = 0.0
+    trainable_params: int = 0
+    total_params: int = 0
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
+
+    @property
+    def median_step_seconds(self) -> float:
+        s = sorted(self.step_seconds[1:] or self.step_seconds)  # the first step pays for warm-up
+        return s[len(s) // 2] if s else float("nan")
+
+
+def lr_factor(progress: float, warmup: float, schedule: str) -> float:
+    """LR multiplier for training progress in [0, 1] (by steps or by time, whichever is further)."""
+    if warmup > 0 and progress < warmup:
+        return max(progress / warmup, 1e-3)
+    if schedule == "constant":
+        return 1.0
+    return max(0.0, (1.0 - progress) / max(1e-8, 1.0 - warmup))
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return nullcontext()
+    dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.device | None = None,
+        eval_fn=None, optimizer: torch.optim.Optimizer | None = None) -> History:
+    """Train `model` on an iterator of batch dicts; return the History.
+
+    `batches` is consumed lazily (an endless shuffling generator is fine).
+    `eval_fn(model) -> dict` runs every `config.eval_every` steps and at the end.
+    Pass your own `optimizer` to resume training (e.g. loaded from a checkpoint).
+    """
+    device = device or pick_device()
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("No parameter has requires_grad=True: nothing to train. "
+                         "Did you load an adapter for inference only? (see ptutor.checkpoint.load(..., trainable=True))")
+    optimizer = optimizer or torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    amp = config.mixed_precision if config.mixed_precision is not None else device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
+    hist = History()
+    hist.trainable_params, hist.total_params = count_parameters(model)
+    budget = config.minutes * 60 if config.minutes else None
+    reset_peak_memory(device)
+    batches = iter(batches)
+    bar = tqdm(total=config.steps, disable=not config.progress, desc="train", leave=False)
+    start = time.perf_counter()
+    model.train()
+    while True:
+        elapsed = time.perf_counter() - start
+        progress = max(hist.steps / config.steps if config.steps else 0.0, elapsed / budget if budget else 0.0)
+        if progress >= 1.0:
+            break
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * lr_factor(progress, config.warmup, config.schedule)
+        t0 = time.perf_counter()
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        with _autocast(device, amp):
+            loss = model(**batch).loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {hist.steps}: lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        (scaler.scale(loss) if scaler else loss).backward()
+        if scaler:
+            scaler.unscale_(optimizer)
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        scaler.step(optimizer) if scaler else optimizer.step()
+        if scaler:
+            scaler.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        hist.step_seconds.append(time.perf_counter() - t0)
+        hist.losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{hist.losses[-1]:.3f}")
+        if eval_fn and config.eval_every and hist.steps % config.eval_every == 0:
+            hist.evals.append({"step": hist.steps, **eval_fn(model)})
+            model.train()
+    bar.close()
+    hist.train_seconds = time.perf_counter() - start
+    if eval_fn and (not hist.evals or hist.evals[-1]["step"] != hist.steps):
+        hist.evals.append({"step": hist.steps, **eval_fn(model)})
+    hist.peak_mb = peak_memory_mb(device)
+    model.eval()
+    return hist
+
+
+def smooth(values: list[float], window: int = 10) -> list[float]:
+    """Trailing moving average, for plotting noisy losses."""
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def plot_losses(histories: dict[str, History], *, window: int = 10, ax=None, title: str = "training loss"):
+    """One smoothed loss curve per run; returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, h in histories.items():
+        ax.plot(range(1, h.steps + 1), smooth(h.losses, window), label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"loss (moving average of {window})")
+    ax.set_title(title)
+    if any(h.losses and min(h.losses) > 0 for h in histories.values()) and math.isfinite(
+            max((max(h.losses) for h in histories.values() if h.losses), default=1)):
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
