@@ -57,6 +57,7 @@ class TrainConfig:
     eval_every: int | None = None  # call eval_fn every N steps (and at the end)
     seed: int = 0
     progress: bool = True
+    start_step: int = 0  # resuming: steps already done, so the LR schedule continues where it stopped
 
     def __post_init__(self):
         if self.steps is None and self.minutes is None:
@@ -130,7 +131,8 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
     model.train()
     while True:
         elapsed = time.perf_counter() - start
-        progress = max(hist.steps / config.steps if config.steps else 0.0, elapsed / budget if budget else 0.0)
+        done = config.start_step + hist.steps
+        progress = max(done / config.steps if config.steps else 0.0, elapsed / budget if budget else 0.0)
         if progress >= 1.0:
             break
         try:

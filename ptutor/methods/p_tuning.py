@@ -1,0 +1,161 @@
+"""P-Tuning v1 (Liu et al., 2021, "GPT Understands, Too"): the soft prompt comes out of a small network.
+
+Instead of training the L prompt vectors directly, P-Tuning trains a `PromptEncoder`:
+L input vectors -> (bidirectional LSTM) -> MLP -> the L prompt vectors. The network
+couples the virtual tokens and speeds up optimisation; after training only its output
+matters, so `export_inference` bakes that output into a plain prompt-tuning checkpoint.
+Optional anchor tokens: real words (e.g. "?" or "is") whose frozen word embeddings sit
+among the virtual tokens.
+
+Two checkpoints, two purposes:
+  - `export_inference(model, folder)`: the final vectors only (tiny); load with
+    ptutor.checkpoint.load and you get a PromptTuning model. Training cannot resume from it.
+  - `save_for_resume(model, optimizer, folder, step)` / `load_for_resume(base, folder)`:
+    encoder weights (ptutor.checkpoint.save) + optimizer, RNG state and step, so training
+    continues exactly as if it had never stopped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .base import MethodConfig, register
+from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod, tokenizer_for
+
+TRAINING_STATE_FILE = "training_state.pt"
+
+
+class PromptEncoder(nn.Module):
+    """L learned inputs -> [bidirectional LSTM] -> MLP -> (L, hidden) prompt vectors.
+
+    Module names (embedding, lstm_head, mlp_head) follow peft's PromptEncoder so weights can
+    be copied across: mlp = Linear-ReLU-Linear-ReLU-Linear; lstm = BiLSTM then Linear-ReLU-Linear.
+    """
+
+    def __init__(self, num_virtual_tokens: int, hidden: int, encoder: str = "mlp", encoder_hidden: int | None = None,
+                 lstm_layers: int = 2, dropout: float = 0.0):
+        super().__init__()
+        if encoder not in ("mlp", "lstm"):
+            raise ValueError(f"encoder must be 'mlp' or 'lstm', not {encoder!r}")
+        h = encoder_hidden or hidden
+        self.encoder = encoder
+        self.embedding = nn.Embedding(num_virtual_tokens, hidden)
+        if encoder == "lstm":
+            self.lstm_head = nn.LSTM(hidden, h, num_layers=lstm_layers, dropout=dropout, bidirectional=True,
+                                     batch_first=True)
+            self.mlp_head = nn.Sequential(nn.Linear(2 * h, 2 * h), nn.ReLU(), nn.Linear(2 * h, hidden))
+        else:
+            self.mlp_head = nn.Sequential(nn.Linear(hidden, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(),
+                                          nn.Linear(h, hidden))
+
+    def forward(self) -> torch.Tensor:
+        x = self.embedding.weight.unsqueeze(0)  # one sequence of L vectors: the prompt is the same for every row
+        if self.encoder == "lstm":
+            x = self.lstm_head(x)[0]
+        return self.mlp_head(x)[0]
+
+
+@dataclass
+class PTuningConfig(MethodConfig):
+    method = "ptv1"
+    default_lr = 1e-3
+    num_virtual_tokens: int = 20
+    encoder: str = "mlp"  # mlp | lstm
+    encoder_hidden_size: int = 0  # 0: the backbone's hidden size
+    encoder_num_layers: int = 2  # LSTM layers
+    encoder_dropout: float = 0.0
+    anchor_text: str | None = None  # real tokens kept among the virtual ones, e.g. " is"
+    anchor_position: int = -1  # anchors go before virtual token i (-1: after all of them)
+    train_head: bool = True
+
+    def __post_init__(self):
+        if self.num_virtual_tokens < 1:
+            raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
+        if self.encoder not in ("mlp", "lstm"):
+            raise ValueError(f"encoder must be 'mlp' or 'lstm', not {self.encoder!r}")
+        if not -1 <= self.anchor_position <= self.num_virtual_tokens:
+            raise ValueError(f"anchor_position must be -1 or 0..{self.num_virtual_tokens}, got {self.anchor_position}")
+
+
+@register
+class PTuning(SoftPromptMethod):
+    """The prompt is `prompt_encoder()`, with anchor word embeddings spliced in; the backbone is frozen."""
+
+    config_class = PTuningConfig
+
+    def __init__(self, base, config, *, tokenizer=None):
+        super().__init__(base, config)
+        embed = base.get_input_embeddings()
+        anchors = []
+        if config.anchor_text:
+            anchors = tokenizer_for(base, tokenizer)(config.anchor_text, add_special_tokens=False)["input_ids"]
+            if not anchors:
+                raise ValueError(f"anchor_text {config.anchor_text!r} has no tokens")
+        self.register_buffer("anchor_ids", torch.tensor(anchors, dtype=torch.long), persistent=False)
+        self.check_prompt_length(config.num_virtual_tokens + len(anchors))
+        self.setup_frozen_base(config.train_head)
+        self.prompt_encoder = PromptEncoder(config.num_virtual_tokens, embed.embedding_dim, config.encoder,
+                                            config.encoder_hidden_size, config.encoder_num_layers,
+                                            config.encoder_dropout).to(embed.weight.device)
+
+    @property
+    def prompt_length(self) -> int:
+        return self.config.num_virtual_tokens + len(self.anchor_ids)
+
+    def prompt_embeddings(self) -> torch.Tensor:
+        virtual = self.prompt_encoder()
+        if len(self.anchor_ids) == 0:
+            return virtual
+        anchors = self.base.get_input_embeddings()(self.anchor_ids).to(virtual.dtype)
+        i = self.config.num_virtual_tokens if self.config.anchor_position < 0 else self.config.anchor_position
+        return torch.cat([virtual[:i], anchors, virtual[i:]], dim=0)
+
+
+def export_inference(model: PTuning, folder) -> dict:
+    """Save the final prompt vectors (and a trained head) as a PromptTuning checkpoint; drop the encoder."""
+    from .. import checkpoint  # imported here: checkpoint imports the methods package
+
+    flags = {n: p.requires_grad for n, p in model.base.named_parameters()}
+    with torch.no_grad():
+        vectors = model.prompt_embeddings().detach().float().cpu()
+    config = PromptTuningConfig(num_virtual_tokens=vectors.shape[0], train_head=model.config.train_head)
+    frozen = PromptTuning(model.base, config, init_embeddings=vectors)
+    try:
+        return checkpoint.save(frozen, folder, extra={"exported_from": model.config.to_dict()})
+    finally:  # PromptTuning re-froze the shared base: give the P-Tuning model its own flags back
+        for n, p in model.base.named_parameters():
+            p.requires_grad_(flags[n])
+
+
+def save_for_resume(model: PTuning, optimizer: torch.optim.Optimizer, folder, step: int) -> dict:
+    """Everything training needs to continue: encoder (+head) weights, optimizer state, RNG state, step."""
+    from .. import checkpoint
+
+    info = checkpoint.save(model, folder)
+    state = {"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "step": step}
+    torch.save(state, Path(folder) / TRAINING_STATE_FILE)
+    return info
+
+
+def load_for_resume(base, folder, *, lr: float | None = None, weight_decay: float = 0.0):
+    """Rebuild (model, AdamW optimizer, step) from `save_for_resume`, with the RNG where it was.
+
+    Continue with `fit(model, stream, TrainConfig(..., start_step=step), optimizer=optimizer)`
+    and a batch stream that skips the `step` batches already seen.
+    """
+    from .. import checkpoint
+
+    path = Path(folder) / TRAINING_STATE_FILE
+    if not path.is_file():
+        raise checkpoint.CheckpointError(f"{path} not found: {folder} holds no training state (was it saved "
+                                         "with export_inference or checkpoint.save? use save_for_resume)")
+    model = checkpoint.load(base, folder, trainable=True)
+    state = torch.load(path, weights_only=True)
+    params = [p for p in model.parameters() if p.requires_grad]  # same order as fit() builds them
+    optimizer = torch.optim.AdamW(params, lr=lr or model.config.default_lr, weight_decay=weight_decay)
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    return model, optimizer, state["step"]

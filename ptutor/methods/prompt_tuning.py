@@ -1,0 +1,200 @@
+"""Soft prompt tuning (Lester et al., 2021): L trainable vectors in front of the input.
+
+The backbone stays frozen. Its word embeddings turn `input_ids` into vectors; we put
+L learned vectors (the soft prompt) in front of them and run the frozen model on
+`inputs_embeds`. For classification models the task head trains too (a new, random
+head cannot classify otherwise; peft does the same), unless `train_head=False`.
+
+`SoftPromptMethod` holds everything prompt-style methods share (masks, labels, logits,
+generation); `PromptTuning` stores the prompt directly as one (L, hidden) parameter.
+P-Tuning (p_tuning.py) computes it with a small network instead.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..data import IGNORE_INDEX
+from .base import Method, MethodConfig, freeze, register, task_head
+
+
+def position_table_size(model: nn.Module) -> int | None:
+    """Rows of a learned absolute position table (BERT, GPT-2); None for rotary models (Llama, Qwen2)."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Embedding) and (name.endswith("position_embeddings") or name.endswith("wpe")):
+            return module.num_embeddings
+    return None
+
+
+def tokenizer_for(base: nn.Module, tokenizer=None):
+    """The tokenizer to turn init/anchor text into ids: the one given, else the base preset's."""
+    if tokenizer is not None:
+        return tokenizer
+    preset = getattr(base.config, "ptutor_preset", None)
+    if preset is None:
+        raise ValueError("text needs a tokenizer: pass tokenizer=... (the base model was not loaded "
+                         "with ptutor.backbones.load_backbone, so its tokenizer is unknown)")
+    from ..backbones import load_tokenizer
+
+    return load_tokenizer(preset)
+
+
+class SoftPromptMethod(Method):
+    """A frozen model that reads `prompt_embeddings()` (P, hidden) in front of every input.
+
+    forward: attention mask gets P ones on the left, token_type_ids P zeros, per-token
+    labels P times -100; per-token logits come back for the real tokens only (lined up
+    with input_ids). Sequence classification: BERT's pooler reads position 0, which is
+    now the first virtual token ([CLS] sits right after the prompt); the prompt learns
+    to play that role. peft does the same, and so the logits match peft's.
+    """
+
+    def setup_frozen_base(self, train_head: bool) -> None:
+        freeze(self.base)
+        head = task_head(self.base)
+        if train_head and head is not None:
+            for p in head.parameters():
+                p.requires_grad_(True)
+
+    def prompt_embeddings(self) -> torch.Tensor:  # (P, hidden)
+        raise NotImplementedError
+
+    @property
+    def prompt_length(self) -> int:
+        raise NotImplementedError
+
+    def check_prompt_length(self, prompt_length: int) -> None:
+        table = position_table_size(self.base)
+        if table is not None and prompt_length >= table:
+            raise ValueError(f"a prompt of {prompt_length} virtual tokens does not fit: {type(self.base).__name__} "
+                             f"has only {table} positions and the input needs some too. Use fewer virtual tokens.")
+
+    def _with_prompt(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None):
+        """inputs_embeds, attention_mask (and token_type_ids) with the soft prompt in front."""
+        embed = self.base.get_input_embeddings()
+        if inputs_embeds is None:
+            if input_ids is None:
+                raise ValueError("pass input_ids or inputs_embeds")
+            inputs_embeds = embed(input_ids)
+        batch, n = inputs_embeds.shape[:2]
+        P = self.prompt_length
+        table = position_table_size(self.base)
+        if table is not None and P + n > table:
+            raise ValueError(f"{P} virtual tokens + {n} input tokens = {P + n} positions, but "
+                             f"{type(self.base).__name__} has only {table}. Truncate inputs to max_length={table - P} "
+                             "or use a shorter prompt.")
+        prompt = self.prompt_embeddings()
+        if prompt.shape != (P, inputs_embeds.shape[-1]):
+            raise ValueError(f"soft prompt has shape {tuple(prompt.shape)} but the model's embeddings are "
+                             f"{inputs_embeds.shape[-1]}-dimensional: was it made for another backbone?")
+        prompt = prompt.to(inputs_embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
+        inputs_embeds = torch.cat([prompt, inputs_embeds], dim=1)
+        device = inputs_embeds.device
+        if attention_mask is None:
+            attention_mask = torch.ones(batch, n, dtype=torch.long, device=device)
+        attention_mask = torch.cat([attention_mask.new_ones(batch, P), attention_mask], dim=1)
+        extra = {}
+        if token_type_ids is not None:
+            extra["token_type_ids"] = torch.cat([token_type_ids.new_zeros(batch, P), token_type_ids], dim=1)
+        return inputs_embeds, attention_mask, extra
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, inputs_embeds=None,
+                **kwargs):
+        inputs_embeds, attention_mask, extra = self._with_prompt(input_ids, attention_mask, token_type_ids,
+                                                                 inputs_embeds)
+        P = self.prompt_length
+        if labels is not None and labels.dim() == 2:  # per-token labels (tagging, causal LM): none on the prompt
+            labels = torch.cat([labels.new_full((labels.shape[0], P), IGNORE_INDEX), labels], dim=1)
+        out = self.base(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **extra, **kwargs)
+        if out.logits.dim() == 3:  # per-token logits: drop the virtual positions
+            out.logits = out.logits[:, P:]
+        return out
+
+    @torch.no_grad()
+    def generate(self, input_ids=None, attention_mask=None, **kwargs):
+        """Greedy/sampled continuation through inputs_embeds; returns input_ids + new ids (as transformers)."""
+        can = getattr(self.base, "can_generate", None)
+        if can is None or not can() or getattr(self.base.config, "is_encoder_decoder", False):
+            raise TypeError(f"{type(self.base).__name__} cannot generate text: it is not a causal LM. "
+                            "Load a causal backbone with load_backbone(preset, 'causal-lm').")
+        inputs_embeds, attention_mask, extra = self._with_prompt(input_ids, attention_mask)
+        new = self.base.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra, **kwargs)
+        return torch.cat([input_ids, new.to(input_ids.device)], dim=1)
+
+    @torch.no_grad()
+    def nearest_tokens(self, tokenizer, k: int = 3) -> list[list[str]]:
+        """For each virtual token, the k vocabulary tokens closest by cosine similarity (a diagnostic)."""
+        vocab = self.base.get_input_embeddings().weight
+        prompt = self.prompt_embeddings().to(vocab.dtype)
+        sims = nn.functional.normalize(prompt, dim=-1) @ nn.functional.normalize(vocab, dim=-1).T
+        return [tokenizer.convert_ids_to_tokens(row.tolist()) for row in sims.topk(k, dim=-1).indices]
+
+
+@dataclass
+class PromptTuningConfig(MethodConfig):
+    method = "pt"
+    default_lr = 3e-2  # soft prompts want large LRs (Lester et al. used 0.3 with Adafactor)
+    num_virtual_tokens: int = 20
+    init: str = "random"  # random | vocab (embeddings of random vocabulary tokens) | text (of init_text)
+    init_text: str | None = None  # for init="text": tokenised, repeated or cut to num_virtual_tokens
+    train_head: bool = True  # classification backbones: train the task head too (as peft)
+
+    def __post_init__(self):
+        if self.num_virtual_tokens < 1:
+            raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
+        if self.init not in ("random", "vocab", "text"):
+            raise ValueError(f"init must be 'random', 'vocab' or 'text', not {self.init!r}")
+        if self.init == "text" and not self.init_text:
+            raise ValueError("init='text' needs init_text='...'")
+
+
+def initial_prompt(embed: nn.Embedding, config: PromptTuningConfig, tokenizer=None) -> torch.Tensor:
+    """(L, hidden) starting vectors. random: N(0, std of the vocabulary embeddings), so the prompt
+    has the scale of real tokens (peft uses N(0, 1)); vocab: embeddings of L random tokens;
+    text: embeddings of the tokens of init_text, repeated or cut to L."""
+    L, table = config.num_virtual_tokens, embed.weight.detach()
+    if config.init == "random":
+        return torch.randn(L, table.shape[1]) * table.float().std()
+    if config.init == "vocab":
+        ids = torch.randint(0, table.shape[0], (L,))
+    else:
+        ids = tokenizer(config.init_text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ValueError(f"init_text {config.init_text!r} has no tokens")
+        ids = torch.tensor((ids * math.ceil(L / len(ids)))[:L])
+    return table[ids.to(table.device)].float().cpu().clone()
+
+
+@register
+class PromptTuning(SoftPromptMethod):
+    """`self.prompt` (num_virtual_tokens, hidden) is the only new parameter.
+
+    `init_embeddings` (a (L, hidden) tensor) overrides config.init; `tokenizer` is needed for
+    init="text" when the base was not loaded by ptutor.backbones.load_backbone.
+    """
+
+    config_class = PromptTuningConfig
+
+    def __init__(self, base, config, *, tokenizer=None, init_embeddings: torch.Tensor | None = None):
+        super().__init__(base, config)
+        self.check_prompt_length(config.num_virtual_tokens)
+        embed = base.get_input_embeddings()
+        if init_embeddings is None:
+            tok = tokenizer_for(base, tokenizer) if config.init == "text" else None
+            init_embeddings = initial_prompt(embed, config, tok)
+        expected = (config.num_virtual_tokens, embed.embedding_dim)
+        if tuple(init_embeddings.shape) != expected:
+            raise ValueError(f"init_embeddings has shape {tuple(init_embeddings.shape)}, expected {expected} "
+                             "(num_virtual_tokens, the backbone's hidden size)")
+        self.setup_frozen_base(config.train_head)
+        self.prompt = nn.Parameter(init_embeddings.detach().clone().to(embed.weight.device, torch.float32))
+
+    @property
+    def prompt_length(self) -> int:
+        return self.prompt.shape[0]
+
+    def prompt_embeddings(self) -> torch.Tensor:
+        return self.prompt
