@@ -3,3 +3,4 @@ from .base import METHODS, Method, MethodConfig, config_from_dict, freeze, injec
 from .finetune import FineTuneConfig, FullFineTune, LinearProbe, ProbeConfig
 from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod
 from .p_tuning import PromptEncoder, PTuning, PTuningConfig
+from .prefix import PrefixConfig, PrefixEncoder, PrefixTuning

@@ -1,0 +1,153 @@
+"""Prefix tuning / P-Tuning v2: trained keys and values in front of every attention layer.
+
+Prompt tuning puts trained vectors in front of the *input*; prefix tuning
+{cite}`li2021prefix` and P-Tuning v2 {cite}`liu2022ptuning` give *every* layer its
+own `num_virtual_tokens` keys and values, so the prompt acts at every depth. The
+backbone stays frozen; only the prefix (and, for tagging, the task head) trains.
+
+The prefix enters through the key/value cache (ptutor.cache): a fresh cache per
+forward, an attention mask extended by the prefix length. Parameter names and layout
+match peft's PrefixEncoder, so trained weights copy across both ways.
+
+Gradient checkpointing does not mix with it (peft #869): checkpointing recomputes each
+layer's forward in the backward pass, but the cache is mutated in place by the first
+forward (the layer's own keys/values are appended to the prefix), so the recomputed
+layer sees a different, longer cache; and with a frozen backbone the re-entrant
+variant finds no input that needs a gradient. The prefix is tiny anyway: the memory
+that checkpointing saves is the backbone's activations, which prefix tuning does not
+reduce. We refuse a base model with checkpointing on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..cache import KVLayout, kv_layout, prefix_cache, prefixed_forward
+from .base import Method, MethodConfig, freeze, register, task_head
+
+
+@dataclass
+class PrefixConfig(MethodConfig):
+    method = "pt2"
+    default_lr = 1e-2
+    num_virtual_tokens: int = 16  # prefix length per layer
+    prefix_projection: bool = False  # True: embeddings -> two-layer tanh MLP -> keys/values (reparametrisation)
+    encoder_hidden_size: int = 0  # hidden size of that MLP; 0: the key/value width (peft's default)
+    prefix_dropout: float = 0.0  # dropout on the prefix keys/values while training (P-Tuning v2 uses 0.1)
+    init_std: float = 0.0  # std of the initial prefix embedding; 0: N(0, 1) like nn.Embedding/peft
+    shift_positions: bool = True  # BERT: tokens at positions P..P+L-1 (peft, P-Tuning v2 code); False: 0..L-1
+    train_head: bool = True  # train the task head (classifier) together with the prefix
+
+
+class PrefixEncoder(nn.Module):
+    """Prefix ids (batch, P) -> per-layer keys/values, as a flat (batch, P, layers * 2 * kv_width) tensor.
+
+    Without projection the embedding table *is* the prefix. With projection, P small
+    embeddings go through Linear -> tanh -> Linear, which Li & Liang found trains more
+    stably; after training only the output matters.
+    """
+
+    def __init__(self, layout: KVLayout, num_virtual_tokens: int, projection: bool = False,
+                 encoder_hidden_size: int = 0, init_std: float = 0.0):
+        super().__init__()
+        self.layout, self.num_virtual_tokens, self.projection = layout, num_virtual_tokens, projection
+        out = layout.num_layers * 2 * layout.kv_width
+        if projection:
+            width = encoder_hidden_size or layout.kv_width
+            self.embedding = nn.Embedding(num_virtual_tokens, layout.kv_width)
+            self.transform = nn.Sequential(nn.Linear(layout.kv_width, width), nn.Tanh(), nn.Linear(width, out))
+        else:
+            self.embedding = nn.Embedding(num_virtual_tokens, out)
+        if init_std:
+            nn.init.normal_(self.embedding.weight, std=init_std)
+
+    def forward(self, prefix_ids: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(prefix_ids)
+        return self.transform(x) if self.projection else x
+
+    def key_values(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(batch, P, layers*2*kv_heads*head_dim) -> per layer (key, value), each (batch, kv_heads, P, head_dim)."""
+        lay = self.layout
+        b, p, _ = flat.shape
+        x = flat.view(b, p, lay.num_layers * 2, lay.num_kv_heads, lay.head_dim)
+        x = x.permute(2, 0, 3, 1, 4)  # (layers*2, batch, kv_heads, P, head_dim): entry 2i is layer i's keys, 2i+1 values
+        return [(x[2 * i], x[2 * i + 1]) for i in range(lay.num_layers)]
+
+
+@register
+class PrefixTuning(Method):
+    """Frozen backbone + trained per-layer prefix (+ trained task head for BERT tagging/classification)."""
+
+    config_class = PrefixConfig
+
+    def __init__(self, base, config: PrefixConfig):
+        super().__init__(base, config)
+        if getattr(base, "is_gradient_checkpointing", False):
+            raise ValueError("prefix tuning cannot run with gradient checkpointing (peft #869): the recomputed layers "
+                             "would see a cache the first forward already grew. Call "
+                             "base.gradient_checkpointing_disable() first; the prefix itself needs little memory.")
+        self.layout = kv_layout(base.config)
+        self.is_causal = self.layout.arch != "bert"
+        if config.num_virtual_tokens < 1:
+            raise ValueError(f"num_virtual_tokens must be at least 1, got {config.num_virtual_tokens}")
+        freeze(base)
+        self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
+                                            config.encoder_hidden_size, config.init_std)
+        self.dropout = nn.Dropout(config.prefix_dropout)
+        self.register_buffer("prefix_ids", torch.arange(config.num_virtual_tokens), persistent=False)
+        head = task_head(base)
+        if head is not None and config.train_head:
+            for p in head.parameters():
+                p.requires_grad_(True)
+
+    def key_values(self, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The prefix as per-layer (key, value) for a batch (the same prefix for every row)."""
+        flat = self.prefix_encoder(self.prefix_ids.unsqueeze(0).expand(batch_size, -1))
+        dtype = next(self.base.parameters()).dtype
+        return self.prefix_encoder.key_values(self.dropout(flat).to(dtype))
+
+    def new_cache(self, batch_size: int):
+        """A fresh cache holding the prefix: one per forward (a forward appends to it)."""
+        return prefix_cache(self.key_values(batch_size), self.layout)
+
+    def _positions(self, attention_mask: torch.Tensor) -> torch.Tensor | None:
+        p = self.config.num_virtual_tokens
+        if self.is_causal:  # after the prefix, counting only real tokens (left padding stays correct)
+            return (p + attention_mask.long().cumsum(-1) - 1).clamp(min=p)
+        if not self.config.shift_positions:
+            return torch.arange(attention_mask.shape[1], device=attention_mask.device).expand_as(attention_mask)
+        return None  # BERT's own default: positions P..P+L-1
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
+        for key in ("cache", "past_key_values"):
+            if kwargs.get(key) is not None:
+                raise ValueError(f"PrefixTuning builds its own prefix cache; do not pass {key}=")
+            kwargs.pop(key, None)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if kwargs.get("position_ids") is None:
+            kwargs["position_ids"] = self._positions(attention_mask)
+        cache = self.new_cache(input_ids.shape[0])
+        return prefixed_forward(self.base, cache, input_ids, attention_mask, self.config.num_virtual_tokens,
+                                **kwargs)
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
+        """Continue left-padded prompts from a fresh prefix cache; returns prompt ids + new ids."""
+        if not self.is_causal:
+            raise ValueError(f"generate needs a causal LM; this is a {self.layout.arch} encoder")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, input_ids "
+                             f"{tuple(input_ids.shape)}: pass the mask of the real tokens only (the prefix is added "
+                             "here)")
+        if input_ids.shape[0] > 1 and bool((attention_mask[:, -1] == 0).any()):
+            raise ValueError("batched generation needs left padding (the last column of the mask is 0 somewhere): "
+                             "tokenize with tokenizer.padding_side = 'left'")
+        p = self.config.num_virtual_tokens
+        mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], p), attention_mask], dim=1)
+        return self.base.generate(input_ids=input_ids, attention_mask=mask, past_key_values=self.new_cache(
+            input_ids.shape[0]), **kwargs)
