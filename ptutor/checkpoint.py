@@ -95,4 +95,4 @@ def load(base: torch.nn.Module, folder: str | os.PathLike, *, trainable: bool = 
     trained = set(expected)
     for name, p in model.named_parameters():
         p.requires_grad_(trainable and name in trained)
-    return model
+    return model.train(trainable)  # inference: eval mode, so dropout is off

@@ -1,0 +1,150 @@
+"""The shared training loop, checkpoints, baselines and the experiment command."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ptutor import checkpoint
+from ptutor.backbones import load_backbone
+from ptutor.checkpoint import CheckpointError
+from ptutor.data import NER_LABELS, Sentence, batches, encode_ner, write_conll
+from ptutor.methods import FineTuneConfig, ProbeConfig, inject
+from ptutor.ner import evaluate_ner
+from ptutor.train import TrainConfig, fit, lr_factor
+
+PEOPLE = [["Ana", "Lima"], ["Bo", "Chen"], ["Cy", "Dorn"], ["Di", "Egan"]]
+PLACES = [["Oslo"], ["New", "Delhi"], ["Lagos"]]
+
+
+def toy_sentences(n):
+    out = []
+    for i in range(n):
+        p, l = PEOPLE[i % 4], PLACES[i % 3]
+        out.append(Sentence(p + ["lives", "in"] + l + ["."],
+                            ["B-PER"] + ["I-PER"] * (len(p) - 1) + ["O", "O", "B-LOC"] + ["I-LOC"] * (len(l) - 1) + ["O"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tok = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, seed=0)
+    return model, tok, encode_ner(toy_sentences(48), tok)
+
+
+def train_tiny(tok, rows, method_config, steps=30, seed=0, lr=3e-3):
+    model, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, seed=seed, with_tokenizer=False)
+    model = inject(model, method_config)
+    hist = fit(model, batches(rows, 8, shuffle=True, seed=seed), TrainConfig(lr=lr, steps=steps, progress=False),
+               device=torch.device("cpu"))
+    return model, hist
+
+
+def test_full_fine_tuning_learns_the_toy_task(tiny):
+    _, tok, rows = tiny
+    model, hist = train_tiny(tok, rows, FineTuneConfig(), steps=60)
+    assert hist.steps == 60 and sum(hist.losses[-5:]) < 0.5 * sum(hist.losses[:5])
+    assert evaluate_ner(model, rows)["f1"] > 0.9
+
+
+def test_training_is_deterministic_on_cpu(tiny):
+    _, tok, rows = tiny
+    _, h1 = train_tiny(tok, rows, FineTuneConfig(), steps=10)
+    _, h2 = train_tiny(tok, rows, FineTuneConfig(), steps=10)
+    assert h1.losses == h2.losses
+
+
+def test_probe_trains_only_the_head_and_leaves_the_backbone_bit_identical(tiny):
+    _, tok, rows = tiny
+    before, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+    model, hist = train_tiny(tok, rows, ProbeConfig(), steps=10)
+    assert hist.trainable_params == 9 * 64 + 9
+    after = model.base.state_dict()
+    for name, t in before.state_dict().items():
+        if name.startswith("classifier"):
+            assert not torch.equal(t, after[name])
+        else:
+            assert torch.equal(t, after[name]), name
+
+
+def test_probe_needs_a_head():
+    model, _ = load_backbone("tiny-bert", "base", with_tokenizer=False)
+    with pytest.raises(ValueError, match="no task head"):
+        inject(model, ProbeConfig())
+
+
+def test_nothing_trainable_is_a_clear_error(tiny):
+    _, tok, rows = tiny
+    model, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+    model = inject(model, ProbeConfig())
+    model.base.classifier.requires_grad_(False)
+    with pytest.raises(ValueError, match="nothing to train"):
+        fit(model, batches(rows, 8), TrainConfig(steps=1, progress=False))
+
+
+def test_time_budget_stops_training(tiny):
+    _, tok, rows = tiny
+    model, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+    hist = fit(inject(model, FineTuneConfig()), batches(rows, 8, shuffle=True), TrainConfig(steps=None, minutes=0.02, progress=False))
+    assert 0 < hist.steps and hist.train_seconds < 5
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    assert lr_factor(0.0, 0.1, "linear") < 0.01 and lr_factor(0.05, 0.1, "linear") == pytest.approx(0.5)
+    assert lr_factor(0.1, 0.1, "linear") == pytest.approx(1.0) and lr_factor(1.0, 0.1, "linear") == 0.0
+    assert lr_factor(0.9, 0.1, "constant") == 1.0
+
+
+def test_checkpoint_round_trip_restores_head_and_outputs(tiny, tmp_path):
+    _, tok, rows = tiny
+    model, _ = train_tiny(tok, rows, ProbeConfig(), steps=10)
+    info = checkpoint.save(model, tmp_path / "probe")
+    assert info["keys"] == 2 and info["params"] == 9 * 64 + 9
+    fresh, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, seed=0, with_tokenizer=False)
+    loaded = checkpoint.load(fresh, tmp_path / "probe")
+    assert torch.equal(loaded.base.classifier.weight, model.base.classifier.weight)  # not a random head
+    batch = next(batches(rows, 4))
+    batch.pop("labels")
+    assert torch.equal(loaded(**batch).logits, model(**batch).logits)
+    assert not any(p.requires_grad for p in loaded.parameters())  # inference load is frozen
+    resumed = checkpoint.load(fresh, tmp_path / "probe", trainable=True)
+    assert sum(p.numel() for p in resumed.parameters() if p.requires_grad) == 9 * 64 + 9
+
+
+def test_checkpoint_errors_say_what_is_wrong(tiny, tmp_path):
+    _, tok, rows = tiny
+    model, _ = train_tiny(tok, rows, ProbeConfig(), steps=1)
+    checkpoint.save(model, tmp_path / "ok")
+    other, _ = load_backbone("tiny-bert", "token-classification", num_labels=3, with_tokenizer=False)
+    with pytest.raises(CheckpointError, match=r"classifier.*shape \(9,.*expects \(3,"):
+        checkpoint.load(other, tmp_path / "ok")
+    with pytest.raises(CheckpointError, match="not a ptutor checkpoint"):
+        checkpoint.load(other, tmp_path)
+    (tmp_path / "ok" / "weights.safetensors").write_bytes(b"garbage" * 10)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        checkpoint.load(other, tmp_path / "ok")
+    ft_model, _ = train_tiny(tok, rows, FineTuneConfig(), steps=1)
+    checkpoint.save(ft_model, tmp_path / "ft")
+    meta = json.loads((tmp_path / "ft" / "ptutor_method.json").read_text())
+    meta["method"] = "probe"
+    (tmp_path / "ft" / "ptutor_method.json").write_text(json.dumps(meta))
+    fresh, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+    with pytest.raises(CheckpointError, match="unexpected"):
+        checkpoint.load(fresh, tmp_path / "ft")
+
+
+def test_experiment_command_prints_one_json_line(tmp_path):
+    write_conll(toy_sentences(40), tmp_path / "train.conll")
+    write_conll(toy_sentences(12), tmp_path / "test.conll")
+    out = subprocess.run([sys.executable, "-m", "ptutor.experiments", "ner", "--method", "probe", "--model", "tiny-bert",
+                          "--train", str(tmp_path / "train.conll"), "--test", str(tmp_path / "test.conll"),
+                          "--dev", str(tmp_path / "test.conll"), "--steps", "5", "--quiet"],
+                         capture_output=True, text=True, check=True)
+    lines = [l for l in out.stdout.splitlines() if l.strip()]
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    for key in ("method", "model", "f1", "trainable_params", "total_params", "steps", "step_seconds",
+                "train_seconds", "peak_mb"):
+        assert key in result
+    assert result["steps"] == 5 and result["trainable_params"] == 9 * 64 + 9 and 0 <= result["f1"] <= 1
