@@ -16,6 +16,7 @@ import sys
 from . import checkpoint
 from .backbones import load_backbone
 from .data import NER_LABELS, batches, encode_ner, read_conll
+from .measure import hardware, versions
 from .methods import METHODS, inject
 from .ner import evaluate_ner
 from .train import TrainConfig, fit, pick_device, seed_everything
@@ -70,7 +71,7 @@ def run_ner(args: argparse.Namespace) -> dict:
            "trainable_params": hist.trainable_params, "total_params": hist.total_params, "steps": hist.steps,
            "step_seconds": round(hist.median_step_seconds, 4), "train_seconds": round(hist.train_seconds, 1),
            "peak_mb": round(hist.peak_mb, 1), "lr": train.lr, "batch_size": args.batch_size, "seed": args.seed,
-           "device": str(device), "config": config.to_dict()}
+           "device": str(device), "config": config.to_dict(), "versions": versions(), "hardware": hardware()}
     if hist.evals and "dev_f1" in hist.evals[-1]:
         out["dev_f1"] = round(hist.evals[-1]["dev_f1"], 4)
     return out

@@ -53,3 +53,17 @@ def versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
+
+
+def hardware() -> dict[str, str | int]:
+    """What ran it: CPU model, torch threads, GPU name (for stamping results)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    out = {"cpu": cpu, "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
