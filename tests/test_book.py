@@ -1,0 +1,187 @@
+"""The book builds, every page in _toc.yml is there, and ipywidgets really render in a browser.
+
+1. `jupyter-book build . --builder html` into a temporary folder (from stored outputs, so fast);
+   the build must succeed without errors or broken references, in under 3 minutes.
+2. Every file listed in _toc.yml has its HTML page; _toc.yml matches `python book/toc.py`.
+3. Every notebook in the book that shows a widget stored the widget state, and the built page,
+   opened in headless Chromium with require.js and @jupyter-widgets/html-manager fetched from npm
+   (the versions the page pins, integrity-checked), draws those widgets. Screenshots go to
+   _build/screenshots/. Skips, saying what to install, when chromium or npm is missing.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_LIMIT_S = float(os.environ.get("PTUTOR_BOOK_BUILD_LIMIT_S", 180))
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+NPM_CACHE = Path(os.environ.get("PTUTOR_WIDGET_NPM_CACHE", ROOT / "_build" / ".widget-npm"))
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Build messages that mean the reader gets a broken page even though Sphinx "succeeded".
+BROKEN = re.compile(
+    r"could not find bibtex key|undefined label|unknown document|nonexisting document|"
+    r"toctree contains reference|Unknown directive type|Unknown interpreted text role|"
+    r"image file not readable|xref_missing|Notebook JSON is invalid|Failed to parse",
+    re.I,
+)
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+widgetcheck = _load("ptutor_book_widgetcheck", ROOT / "tests" / "browser" / "widgetcheck.py")
+tocgen = _load("ptutor_book_toc", ROOT / "book" / "toc.py")
+
+
+def toc_files() -> list[str]:
+    """Every `file:` entry of _toc.yml (root first), without extension."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    found = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [re.sub(r"\.(ipynb|md)$", "", f) for f in found]
+
+
+def toc_notebooks() -> list[Path]:
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+def widget_notebooks() -> list:
+    return [w for w in (widgetcheck.widget_notebook(p) for p in toc_notebooks()) if w is not None]
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    """Build the book into a temporary folder; returns (html folder, log text, seconds)."""
+    out = tmp_path_factory.mktemp("book")
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book"),
+           "build", str(ROOT), "--builder", "html", "--path-output", str(out)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=max(600, 2 * BUILD_LIMIT_S),
+                          env=dict(os.environ, NO_COLOR="1", PYTHONWARNINGS="ignore"))
+    seconds = time.perf_counter() - start
+    log = ANSI.sub("", proc.stdout + "\n" + proc.stderr)
+    (tmp_path_factory.getbasetemp() / "book-build.log").write_text(log)
+    assert proc.returncode == 0, f"jupyter-book build failed (rc {proc.returncode}):\n{log[-6000:]}"
+    print(f"book built in {seconds:.1f} s into {out}")
+    return out / "_build" / "html", log, seconds
+
+
+def test_toc_matches_chapters():
+    assert (ROOT / "_toc.yml").read_text() == tocgen.render(), (
+        "_toc.yml does not list exactly the chapter notebooks in chapters/: run `python book/toc.py`"
+    )
+
+
+def test_build_has_no_errors(book):
+    _, log, seconds = book
+    errors = [line for line in log.splitlines()
+              if re.search(r"\b(ERROR|CRITICAL|SEVERE)\b|Traceback|Exception occurred", line)]
+    broken = [line for line in log.splitlines() if BROKEN.search(line)]
+    assert not errors, "errors in the book build:\n" + "\n".join(errors)
+    assert not broken, "broken references or pages in the book build:\n" + "\n".join(broken)
+    assert "build succeeded" in log
+    assert seconds < BUILD_LIMIT_S, f"the book build took {seconds:.0f} s (limit {BUILD_LIMIT_S:.0f} s)"
+
+
+def test_every_toc_page_is_built(book):
+    html, _, _ = book
+    assert (html / "index.html").exists()
+    missing = [f for f in toc_files() if not (html / f"{f}.html").is_file()]
+    assert not missing, f"pages in _toc.yml without HTML output: {missing}"
+    for nb in toc_notebooks():
+        page = (html / nb.relative_to(ROOT).with_suffix(".html")).read_text(encoding="utf-8")
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        if code:
+            assert "cell_input" in page, f"{nb.name}: its page shows no code cells"
+        if any(c.get("outputs") for c in code):
+            assert "cell_output" in page, f"{nb.name} has stored outputs but its page shows none"
+
+
+def test_bibliography_resolves(book):
+    html, _, _ = book
+    bib = (html / "book" / "bibliography.html").read_text(encoding="utf-8")
+    keys = re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), re.M)
+    intro = (ROOT / "book" / "intro.md").read_text()
+    cited = {k for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", intro) for k in group.split(",")}
+    assert cited <= set(keys), f"intro cites unknown keys {cited - set(keys)}"
+    entries = bib.count('role="doc-biblioentry"')
+    assert entries >= len(cited), f"bibliography lists {entries} entries, the intro cites {len(cited)} works"
+
+
+def test_widget_notebooks_store_widget_state():
+    bad = {str(w.path.relative_to(ROOT)): w.missing_state for w in widget_notebooks() if w.missing_state}
+    assert not bad, (
+        f"widget outputs without stored widget state (they would render blank in the book): {bad}. "
+        "Re-execute with `jupyter execute --inplace NOTEBOOK` (nbclient stores widget state by default) "
+        "or save the notebook from Jupyter with 'Save Widget State Automatically' on."
+    )
+
+
+def _widget_ids():
+    return [str(w.path.relative_to(ROOT)) for w in widget_notebooks()]
+
+
+@pytest.fixture(scope="module")
+def browser_tools():
+    exe = widgetcheck.find_chromium()
+    if exe is None:
+        pytest.skip("browser widget check skipped: no chromium. Install it: apt-get update && apt-get install -y chromium")
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("browser widget check skipped: no npm. Install Node.js with npm: apt-get install -y nodejs npm")
+    return exe, npm
+
+
+@pytest.mark.parametrize("notebook", _widget_ids() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no notebook in _toc.yml shows an ipywidget (widget-view output); nothing to render"))])
+def test_widgets_render_in_chromium(book, browser_tools, notebook):
+    exe, npm = browser_tools
+    html, _, _ = book
+    nb = widgetcheck.widget_notebook(ROOT / notebook)
+    page = Path(notebook).with_suffix(".html").as_posix()
+    text = (html / page).read_text(encoding="utf-8")
+    assert "widget-state+json" in text, f"{page}: the build did not embed the widget state"
+    scripts = widgetcheck.cdn_scripts(text)
+    names = {s.package for s in scripts}
+    assert {"requirejs", "@jupyter-widgets/html-manager"} <= names, f"{page} loads {names}"
+
+    modules = widgetcheck.npm_install(sorted({s.spec for s in scripts}), NPM_CACHE, npm=npm)
+    for script in scripts:  # the local copy is byte-identical to what the page pins
+        widgetcheck.check_integrity(script, modules)
+
+    shot = SCREENSHOTS / (Path(notebook).stem + ".png")
+    result = widgetcheck.render_page(exe, html, page, modules, scripts, screenshot=shot)
+    problems = widgetcheck.check_dom(result.dom, nb)
+    assert not problems, f"{result.url}: widgets did not render:\n- " + "\n- ".join(problems) + (
+        f"\nchromium stderr:\n{result.stderr[-3000:]}")
+    assert result.screenshot is not None and result.screenshot.stat().st_size > 10_000, "no screenshot"
+    print(f"{page}: {len(nb.view_ids)} widget outputs rendered; screenshot {result.screenshot}")
