@@ -84,7 +84,7 @@ class PrefixTuning(Method):
 
     def __init__(self, base, config: PrefixConfig):
         super().__init__(base, config)
-        if getattr(base, "is_gradient_checkpointing", False):
+        if any(getattr(m, "gradient_checkpointing", False) is True for m in base.modules()):
             raise ValueError("prefix tuning cannot run with gradient checkpointing (peft #869): the recomputed layers "
                              "would see a cache the first forward already grew. Call "
                              "base.gradient_checkpointing_disable() first; the prefix itself needs little memory.")
