@@ -149,5 +149,5 @@ class PrefixTuning(Method):
                              "tokenize with tokenizer.padding_side = 'left'")
         p = self.config.num_virtual_tokens
         mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], p), attention_mask], dim=1)
-        return self.base.generate(input_ids=input_ids, attention_mask=mask, past_key_values=self.new_cache(
-            input_ids.shape[0]), **kwargs)
+        return self.base.generate(input_ids=input_ids, attention_mask=mask, cache=self.new_cache(input_ids.shape[0]),
+                                  **kwargs)

@@ -1,0 +1,253 @@
+"""Prefix tuning (pt2): equal to peft, to a hand-written BERT reference, and to its own invariants."""
+import copy
+import math
+import warnings
+
+import pytest
+import torch
+
+from ptutor import checkpoint
+from ptutor.backbones import load_backbone
+from ptutor.cache import kv_layout, prefix_cache
+from ptutor.methods import inject
+from ptutor.methods.prefix import PrefixConfig, PrefixTuning
+
+P = 5
+
+
+def _method(preset, task="causal-lm", seed=1, **kw):
+    extra = {"num_labels": 9} if task != "causal-lm" else {}
+    base, _ = load_backbone(preset, task, with_tokenizer=False, **extra)
+    torch.manual_seed(seed)
+    return inject(base, PrefixConfig(num_virtual_tokens=P, **kw)).eval()
+
+
+def _ids(b=2, length=7, seed=0):
+    return torch.randint(100, 2000, (b, length), generator=torch.Generator().manual_seed(seed))
+
+
+def _peft(base, task_type, projection):
+    from peft import PrefixTuningConfig, get_peft_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return get_peft_model(base, PrefixTuningConfig(task_type=task_type, num_virtual_tokens=P,
+                                                       prefix_projection=projection)).eval()
+
+
+def _copy_peft_prefix(ours, peft_model):
+    sd = {k.split("prompt_encoder.default.")[1]: v for k, v in peft_model.state_dict().items()
+          if "prompt_encoder.default." in k}
+    ours.prefix_encoder.load_state_dict(sd)  # same names and shapes: strict load
+
+
+# --- equal to peft ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("projection", [False, True])
+@pytest.mark.parametrize("preset", ["tiny-gpt2", "tiny-llama", "tiny-glm"])
+def test_same_logits_as_peft_prefix_tuning(preset, projection):
+    ours = _method(preset, prefix_projection=projection)
+    theirs = _peft(copy.deepcopy(ours.base), "CAUSAL_LM", projection)
+    _copy_peft_prefix(ours, theirs)
+    ids, mask = _ids(), torch.ones(2, 7, dtype=torch.long)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ours(input_ids=ids, attention_mask=mask).logits
+        b = theirs(input_ids=ids, attention_mask=mask).logits
+    assert a.shape == b.shape == (2, 7, ours.base.config.vocab_size)
+    assert (a - b).abs().max().item() < 1e-5
+    # and the prefix matters: without it the logits differ
+    assert (ours.base(input_ids=ids).logits - a).abs().max().item() > 1e-3
+
+
+def test_peft_prefix_on_bert_token_classification():
+    """peft 0.21.2 + transformers 5.24: PeftModelForTokenClassification looks for a `past_key_values`
+    parameter in BertModel.forward, which transformers renamed to `cache` (the old name still works, with a
+    deprecation warning, until 5.40), so peft refuses before running. We skip with that reason while it
+    holds; BERT is tested against the hand-written reference below instead."""
+    ours = _method("tiny-bert", "token-classification")
+    theirs = _peft(copy.deepcopy(ours.base), "TOKEN_CLS", False)
+    _copy_peft_prefix(ours, theirs)
+    ids = _ids()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            b = theirs(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    except ValueError as e:
+        if "does not support past key values" in str(e):
+            pytest.skip(f"peft prefix tuning refuses BERT under this transformers version: {e}")
+        raise
+    with torch.no_grad():
+        a = ours(input_ids=ids).logits
+    assert (a - b).abs().max().item() < 1e-5
+
+
+def _reference_bert_tagger(model, ids, mask, key_values, positions):
+    """BERT token tagging written out by hand: every layer attends over [prefix keys; token keys]."""
+    bert, (b, length) = model.bert, ids.shape
+    emb = bert.embeddings
+    x = emb.word_embeddings(ids) + emb.position_embeddings(positions) + emb.token_type_embeddings(torch.zeros_like(ids))
+    x = emb.LayerNorm(x)
+    full = torch.cat([torch.ones(b, key_values[0][0].shape[2]), mask.float()], dim=1)
+    bias = (1.0 - full)[:, None, None, :] * torch.finfo(torch.float32).min
+    heads = model.config.num_attention_heads
+    d = model.config.hidden_size // heads
+    split = lambda t: t.view(b, length, heads, d).transpose(1, 2)  # noqa: E731
+    for layer, (pk, pv) in zip(bert.encoder.layer, key_values):
+        sa = layer.attention.self
+        q, k, v = split(sa.query(x)), torch.cat([pk, split(sa.key(x))], 2), torch.cat([pv, split(sa.value(x))], 2)
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d) + bias, dim=-1) @ v
+        att = att.transpose(1, 2).reshape(b, length, heads * d)
+        x = layer.attention.output.LayerNorm(layer.attention.output.dense(att) + x)
+        x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
+    return model.classifier(x)
+
+
+@pytest.mark.parametrize("shift", [True, False])
+def test_bert_matches_a_hand_written_reference(shift):
+    ours = _method("tiny-bert", "token-classification", shift_positions=shift)
+    ids = _ids()
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+    with torch.no_grad():
+        a = ours(input_ids=ids, attention_mask=mask).logits
+        positions = torch.arange(7) + (P if shift else 0)
+        ref = _reference_bert_tagger(ours.base, ids, mask, ours.key_values(2), positions)
+    keep = mask.bool()
+    assert (a[keep] - ref[keep]).abs().max().item() < 1e-5
+
+
+# --- invariants --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset, task", [("tiny-bert", "token-classification"), ("tiny-gpt2", "causal-lm")])
+def test_masked_out_prefix_gives_the_plain_model(preset, task):
+    ours = _method(preset, task)
+    ids = _ids()
+    mask = torch.cat([torch.zeros(2, P, dtype=torch.long), torch.ones(2, 7, dtype=torch.long)], 1)
+    with torch.no_grad():
+        hidden = ours.base(input_ids=ids, attention_mask=mask, cache=ours.new_cache(2),
+                           position_ids=torch.arange(7).expand(2, 7)).logits
+        plain = ours.base(input_ids=ids).logits
+    assert (hidden - plain).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("preset", ["tiny-gpt2", "tiny-llama", "tiny-glm"])
+def test_generation_equals_a_manual_greedy_loop_and_batching(preset):
+    ours, n_new = _method(preset), 5
+    prompts = [_ids(1, n, seed=n)[0] for n in (3, 6, 5)]
+
+    def greedy_without_cache(p):  # every step: a full forward over prompt + generated tokens, fresh prefix
+        ids = p[None]
+        for _ in range(n_new):
+            with torch.no_grad():
+                ids = torch.cat([ids, ours(input_ids=ids).logits[:, -1].argmax(-1, keepdim=True)], 1)
+        return ids[0]
+
+    one_by_one = [ours.generate(input_ids=p[None], max_new_tokens=n_new, do_sample=False, pad_token_id=0)[0]
+                  for p in prompts]
+    for got, p in zip(one_by_one, prompts):
+        assert torch.equal(got, greedy_without_cache(p))
+    width = max(len(p) for p in prompts)
+    ids = torch.stack([torch.cat([torch.zeros(width - len(p), dtype=torch.long), p]) for p in prompts])
+    mask = (torch.arange(width)[None] >= torch.tensor([width - len(p) for p in prompts])[:, None]).long()
+    batched = ours.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n_new, do_sample=False, pad_token_id=0)
+    assert batched.shape == (3, width + n_new)
+    for row, single, p in zip(batched, one_by_one, prompts):
+        assert torch.equal(row[width - len(p):], single)
+
+
+def test_bert_padded_and_unpadded_batches_give_the_same_tags():
+    ours = _method("tiny-bert", "token-classification")
+    rows = [_ids(1, n, seed=n)[0] for n in (4, 9, 6)]
+    ids = torch.stack([torch.cat([r, torch.zeros(9 - len(r), dtype=torch.long)]) for r in rows])
+    mask = (torch.arange(9)[None] < torch.tensor([len(r) for r in rows])[:, None]).long()
+    with torch.no_grad():
+        batched = ours(input_ids=ids, attention_mask=mask).logits
+        for i, r in enumerate(rows):
+            alone = ours(input_ids=r[None]).logits[0]
+            assert (batched[i, :len(r)] - alone).abs().max().item() < 1e-5
+            assert torch.equal(batched[i, :len(r)].argmax(-1), alone.argmax(-1))
+
+
+@pytest.mark.parametrize("preset, task", [("tiny-bert", "token-classification"), ("tiny-llama", "causal-lm")])
+def test_one_step_trains_every_layers_prefix_and_nothing_frozen(preset, task):
+    ours = _method(preset, task).train()
+    frozen = {n: p.detach().clone() for n, p in ours.base.named_parameters() if not p.requires_grad}
+    head_before = {n: p.detach().clone() for n, p in ours.base.named_parameters() if p.requires_grad}
+    ids = _ids()
+    labels = ids if task == "causal-lm" else torch.randint(0, 9, ids.shape)
+    loss = ours(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+    loss.backward()
+    grad = ours.prefix_encoder.embedding.weight.grad  # (P, layers * 2 * kv_width): [k0 | v0 | k1 | v1 ...]
+    width = ours.layout.kv_width
+    for chunk in range(ours.layout.num_layers * 2):
+        assert grad[:, chunk * width:(chunk + 1) * width].abs().sum() > 0, f"no gradient for chunk {chunk}"
+    torch.optim.AdamW([p for p in ours.parameters() if p.requires_grad], lr=1e-2).step()
+    for n, p in ours.base.named_parameters():
+        if n in frozen:
+            assert torch.equal(p, frozen[n]), f"frozen weight {n} changed"
+    if task != "causal-lm":
+        assert set(head_before) == {"classifier.weight", "classifier.bias"}
+        assert not torch.equal(ours.base.classifier.weight, head_before["classifier.weight"])
+
+
+def test_trainable_parameter_count():
+    ours = _method("tiny-bert", "token-classification")
+    lay = ours.layout
+    expected = P * lay.num_layers * 2 * lay.kv_width + (64 * 9 + 9)
+    assert sum(p.numel() for p in ours.parameters() if p.requires_grad) == expected
+
+
+def test_checkpoint_round_trip(tmp_path):
+    ours = _method("tiny-gpt2", prefix_projection=True)
+    checkpoint.save(ours, tmp_path / "pt2")
+    base, _ = load_backbone("tiny-gpt2", "causal-lm", with_tokenizer=False)
+    again = checkpoint.load(base, tmp_path / "pt2").eval()
+    ids = _ids()
+    with torch.no_grad():
+        assert torch.equal(ours(input_ids=ids).logits, again(input_ids=ids).logits)
+
+
+# --- bad input ---------------------------------------------------------------------------------------
+
+def test_bad_input_errors():
+    ours = _method("tiny-gpt2")
+    ids = _ids()
+    with pytest.raises(ValueError, match="must match"):
+        ours(input_ids=ids, attention_mask=torch.ones(2, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="already extended"):
+        ours(input_ids=ids, attention_mask=torch.ones(2, 7 + P, dtype=torch.long))
+    with pytest.raises(ValueError, match="pass the mask of the real tokens"):
+        ours.generate(input_ids=ids, attention_mask=torch.ones(2, 7 + P, dtype=torch.long))
+    with pytest.raises(ValueError, match="builds its own prefix cache"):
+        ours(input_ids=ids, cache=ours.new_cache(2))
+    right_padded = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
+    with pytest.raises(ValueError, match="left padding"):
+        ours.generate(input_ids=ids, attention_mask=right_padded, max_new_tokens=2)
+    with pytest.raises(ValueError, match="kv heads vs attention heads"):
+        llama = _method("tiny-llama")
+        wrong = [(torch.zeros(1, 4, P, 16),) * 2] * 2  # 4 attention heads; Llama here has 2 kv heads
+        prefix_cache(wrong, llama.layout)
+    bert = _method("tiny-bert", "token-classification")
+    with pytest.raises(ValueError, match="needs a causal LM"):
+        bert.generate(input_ids=ids)
+
+
+def test_unsupported_models_and_gradient_checkpointing_are_refused():
+    import transformers as tf
+
+    t5 = tf.T5ForConditionalGeneration(tf.T5Config(d_model=32, d_ff=32, num_layers=1, num_heads=2, d_kv=16,
+                                                   vocab_size=100))
+    with pytest.raises(ValueError, match="encoder-decoder"):
+        PrefixTuning(t5, PrefixConfig())
+    base, _ = load_backbone("tiny-gpt2", "causal-lm", with_tokenizer=False)
+    (getattr(base, "activation_checkpointing_enable", None) or base.gradient_checkpointing_enable)()
+    with pytest.raises(ValueError, match="gradient checkpointing"):
+        PrefixTuning(base, PrefixConfig())
+
+
+def test_llama_prefix_has_kv_heads_not_attention_heads():
+    ours = _method("tiny-llama")
+    k, v = ours.key_values(3)[0]
+    lay = kv_layout(ours.base.config)
+    assert lay.num_kv_heads == 2 != lay.num_attention_heads
+    assert tuple(k.shape) == tuple(v.shape) == (3, 2, P, lay.head_dim)
