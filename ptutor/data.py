@@ -167,3 +167,15 @@ def write_jsonl(rows: list[dict], path: str | os.PathLike) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def alignment_table(sentence: Sentence, tokenizer, labels: list[str] = NER_LABELS) -> str:
+    """A text table of sub-words, the word each came from, and the label the model is trained on."""
+    row = encode_ner([sentence], tokenizer, labels)[0]
+    enc = tokenizer(sentence.tokens, is_split_into_words=True, truncation=True)
+    pieces = tokenizer.convert_ids_to_tokens(row["input_ids"])
+    lines = [f"{'sub-word':<16}{'word':<16}label"]
+    for piece, wid, lab in zip(pieces, enc.word_ids(), row["labels"]):
+        word = sentence.tokens[wid] if wid is not None else "-"
+        lines.append(f"{piece:<16}{word:<16}{labels[lab] if lab != IGNORE_INDEX else '(ignored: -100)'}")
+    return "\n".join(lines)
