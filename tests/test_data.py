@@ -85,3 +85,25 @@ def test_shuffled_batches_are_seeded_and_cover_each_epoch():
 def test_to_dataset_uses_label_ids():
     ds = to_dataset(SENTS)
     assert ds[0]["ner_tags"] == [1, 0, 5, 0] and ds.num_rows == 2
+
+
+def test_hub_conll2003_is_mapped_to_our_tag_names(monkeypatch):
+    """The real hub loader runs; offline we hand it a stand-in for datasets.load_dataset."""
+    import datasets
+    from ptutor.data import load_conll2003_hub
+
+    names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=names))})
+    split = datasets.Dataset.from_dict({"tokens": [["EU", "rejects", "German"]], "ner_tags": [[3, 0, 7]]}, features=features)
+    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id: datasets.DatasetDict(train=split, test=split))
+    out = load_conll2003_hub()
+    assert out["train"] == [Sentence(["EU", "rejects", "German"], ["B-ORG", "O", "B-MISC"])]
+
+
+def test_show_prints_the_source_that_runs():
+    from ptutor.notebook import show
+
+    text = repr(show(align_labels))
+    assert text.startswith("# defined in ptutor/data.py\ndef align_labels(")
+    assert "IGNORE_INDEX" in text
