@@ -146,11 +146,16 @@ def test_generation_equals_a_manual_greedy_loop_and_batching(preset):
                   for p in prompts]
     for got, p in zip(one_by_one, prompts):
         assert torch.equal(got, greedy_without_cache(p))
+        no_cache = ours.generate(input_ids=p[None], max_new_tokens=n_new, do_sample=False, pad_token_id=0,
+                                 use_cache=False)[0]
+        assert torch.equal(got, no_cache)
     width = max(len(p) for p in prompts)
     ids = torch.stack([torch.cat([torch.zeros(width - len(p), dtype=torch.long), p]) for p in prompts])
     mask = (torch.arange(width)[None] >= torch.tensor([width - len(p) for p in prompts])[:, None]).long()
     batched = ours.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n_new, do_sample=False, pad_token_id=0)
     assert batched.shape == (3, width + n_new)
+    assert torch.equal(batched, ours.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n_new,
+                                              do_sample=False, pad_token_id=0, use_cache=False))
     for row, single, p in zip(batched, one_by_one, prompts):
         assert torch.equal(row[width - len(p):], single)
 

@@ -1,7 +1,7 @@
 """Prefix tuning / P-Tuning v2: trained keys and values in front of every attention layer.
 
 Prompt tuning puts trained vectors in front of the *input*; prefix tuning
-{cite}`li2021prefix` and P-Tuning v2 {cite}`liu2022ptuning` give *every* layer its
+{cite}`li2021prefix` and P-Tuning v2 {cite}`liu2022ptuningv2` give *every* layer its
 own `num_virtual_tokens` keys and values, so the prompt acts at every depth. The
 backbone stays frozen; only the prefix (and, for tagging, the task head) trains.
 
@@ -147,7 +147,32 @@ class PrefixTuning(Method):
         if input_ids.shape[0] > 1 and bool((attention_mask[:, -1] == 0).any()):
             raise ValueError("batched generation needs left padding (the last column of the mask is 0 somewhere): "
                              "tokenize with tokenizer.padding_side = 'left'")
+        if kwargs.pop("use_cache", True) is False:
+            return self._greedy_without_cache(input_ids, attention_mask, **kwargs)
         p = self.config.num_virtual_tokens
         mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], p), attention_mask], dim=1)
         return self.base.generate(input_ids=input_ids, attention_mask=mask, cache=self.new_cache(input_ids.shape[0]),
                                   **kwargs)
+
+    def _greedy_without_cache(self, input_ids, attention_mask, max_new_tokens=20, do_sample=False, eos_token_id=None,
+                              pad_token_id=None, **unsupported):
+        """use_cache=False: a full forward over the whole sequence per new token, each with a fresh prefix.
+
+        transformers' own use_cache=False path would re-feed the sequence while our prefix cache keeps
+        growing in place, losing or duplicating the prefix; this slow loop is the honest reference."""
+        if do_sample or unsupported:
+            raise ValueError("generate(use_cache=False) with a prefix supports greedy decoding only (max_new_tokens, "
+                             f"eos_token_id, pad_token_id); got do_sample={do_sample}, {sorted(unsupported)}")
+        eos = self.base.generation_config.eos_token_id if eos_token_id is None else eos_token_id
+        eos = torch.tensor([eos] if isinstance(eos, int) else list(eos or []), device=input_ids.device)
+        pad = pad_token_id if pad_token_id is not None else (eos[0].item() if len(eos) else 0)
+        ids, mask = input_ids, attention_mask
+        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        for _ in range(max_new_tokens):
+            nxt = self(input_ids=ids, attention_mask=mask).logits[:, -1].argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+            ids, mask = torch.cat([ids, nxt[:, None]], 1), torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
+            done |= torch.isin(nxt, eos)
+            if done.all():
+                break
+        return ids
