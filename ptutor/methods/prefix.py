@@ -40,6 +40,12 @@ class PrefixConfig(MethodConfig):
     shift_positions: bool = True  # BERT: tokens at positions P..P+L-1 (peft, P-Tuning v2 code); False: 0..L-1
     train_head: bool = True  # train the task head (classifier) together with the prefix
 
+    def __post_init__(self):
+        if self.num_virtual_tokens < 1:
+            raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
+        if not 0.0 <= self.prefix_dropout < 1.0:
+            raise ValueError(f"prefix_dropout must be in [0, 1), got {self.prefix_dropout}")
+
 
 class PrefixEncoder(nn.Module):
     """Prefix ids (batch, P) -> per-layer keys/values, as a flat (batch, P, layers * 2 * kv_width) tensor.
@@ -90,8 +96,6 @@ class PrefixTuning(Method):
                              "base.gradient_checkpointing_disable() first; the prefix itself needs little memory.")
         self.layout = kv_layout(base.config)
         self.is_causal = self.layout.arch != "bert"
-        if config.num_virtual_tokens < 1:
-            raise ValueError(f"num_virtual_tokens must be at least 1, got {config.num_virtual_tokens}")
         freeze(base)
         self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
                                             config.encoder_hidden_size, config.init_std)
