@@ -113,23 +113,23 @@ class SoftPromptMethod(Method):
             out.logits = out.logits[:, P:]
         return out
 
-    @torch.no_grad()
     def generate(self, input_ids=None, attention_mask=None, **kwargs):
         """Greedy/sampled continuation through inputs_embeds; returns input_ids + new ids (as transformers)."""
         can = getattr(self.base, "can_generate", None)
         if can is None or not can() or getattr(self.base.config, "is_encoder_decoder", False):
             raise TypeError(f"{type(self.base).__name__} cannot generate text: it is not a causal LM. "
                             "Load a causal backbone with load_backbone(preset, 'causal-lm').")
-        inputs_embeds, attention_mask, extra = self._with_prompt(input_ids, attention_mask)
-        new = self.base.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra, **kwargs)
+        with torch.no_grad():
+            inputs_embeds, attention_mask, extra = self._with_prompt(input_ids, attention_mask)
+            new = self.base.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra, **kwargs)
         return torch.cat([input_ids, new.to(input_ids.device)], dim=1)
 
-    @torch.no_grad()
     def nearest_tokens(self, tokenizer, k: int = 3) -> list[list[str]]:
         """For each virtual token, the k vocabulary tokens closest by cosine similarity (a diagnostic)."""
-        vocab = self.base.get_input_embeddings().weight
-        prompt = self.prompt_embeddings().to(vocab.dtype)
-        sims = nn.functional.normalize(prompt, dim=-1) @ nn.functional.normalize(vocab, dim=-1).T
+        with torch.no_grad():
+            vocab = self.base.get_input_embeddings().weight
+            prompt = self.prompt_embeddings().to(vocab.dtype)
+            sims = nn.functional.normalize(prompt, dim=-1) @ nn.functional.normalize(vocab, dim=-1).T
         return [tokenizer.convert_ids_to_tokens(row.tolist()) for row in sims.topk(k, dim=-1).indices]
 
 
