@@ -256,3 +256,15 @@ def test_llama_prefix_has_kv_heads_not_attention_heads():
     lay = kv_layout(ours.base.config)
     assert lay.num_kv_heads == 2 != lay.num_attention_heads
     assert tuple(k.shape) == tuple(v.shape) == (3, 2, P, lay.head_dim)
+
+
+def test_bert_sequence_classification_trains_prefix_and_head():
+    base, _ = load_backbone("tiny-bert", "sequence-classification", num_labels=3, with_tokenizer=False)
+    ours = inject(base, PrefixConfig(num_virtual_tokens=P))
+    ids = _ids()
+    out = ours(input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.tensor([0, 2]))
+    assert out.logits.shape == (2, 3)
+    out.loss.backward()
+    assert ours.prefix_encoder.embedding.weight.grad.abs().sum() > 0
+    assert base.classifier.weight.grad is not None
+    assert all(p.grad is None for n, p in base.named_parameters() if not n.startswith("classifier"))
