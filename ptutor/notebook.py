@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,6 +19,8 @@ def setup(seed: int = 0, *, threads: int | None = None) -> torch.device:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    # peft reads transformers' deprecated `is_gradient_checkpointing` alias; the warning is not ours to fix
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if threads:
         torch.set_num_threads(threads)
@@ -31,6 +34,7 @@ def setup(seed: int = 0, *, threads: int | None = None) -> torch.device:
 
 def source_of(obj) -> str:
     """`# defined in ptutor/<file>.py` header + the source of a ptutor function, class or module."""
+    obj = inspect.unwrap(obj)  # a decorated function: show the function, not the decorator's wrapper
     path = Path(inspect.getsourcefile(obj))
     root = Path(__file__).resolve().parent.parent
     try:

@@ -192,10 +192,16 @@ def check_integrity(script: CdnScript, modules: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- server
+# Headless Chromium paints a blank viewport after scrolling a long page, so for the screenshot
+# we bring the first rendered widget to the top by hiding everything that comes before its cell.
 SCROLL_TO_WIDGET = (
     "<script>window.addEventListener('load',function(){setTimeout(function(){"
-    "var w=document.querySelector('.jupyter-widgets');"
-    "if(w&&w.getBoundingClientRect().bottom>window.innerHeight){w.scrollIntoView({block:'center'});}"
+    "var w=[].slice.call(document.querySelectorAll('.jupyter-widgets'))"
+    ".filter(function(e){return e.offsetHeight>0;})[0];"
+    "if(!w||w.getBoundingClientRect().bottom<window.innerHeight-50)return;"
+    "var n=w.closest('.cell')||w;"
+    "while(n&&n.tagName!=='ARTICLE'&&n!==document.body){var s=n.previousElementSibling;"
+    "while(s){s.style.display='none';s=s.previousElementSibling;}n=n.parentElement;}"
     "},4000);});</script>"
 )
 
