@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 import json
 import sys
+import typing
+from pathlib import Path
 
 from . import checkpoint
 from .backbones import load_backbone
@@ -37,8 +39,17 @@ def _method_flags(parser: argparse.ArgumentParser) -> None:
                 group.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
                                    metavar="true|false", help=f"(default {default})")
             else:
-                kind = type(default) if default is not None else str
-                group.add_argument(flag, type=kind, default=None, help=f"(default {default})")
+                group.add_argument(flag, type=_flag_type(cls.config_class, f.name, default), default=None,
+                                   help=f"(default {default})")
+
+
+def _flag_type(cls, name: str, default):
+    """The parser for a config field: the default's type, or the annotation's (`int | None` -> int)."""
+    if default is not None:
+        return type(default)
+    hint = typing.get_type_hints(cls)[name]
+    kinds = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    return kinds[0] if kinds[0] in (int, float, str) else str
 
 
 def method_config(method: str, args: argparse.Namespace):
@@ -97,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     ner.add_argument("--eval-every", type=int, default=100)
     ner.add_argument("--device", default=None)
     ner.add_argument("--save", default=None, help="folder to save the trained method in")
+    ner.add_argument("--out", default=None, help="also append the JSON line to this file (a results log)")
     ner.add_argument("--quiet", action="store_true")
     _method_flags(ner)
     return parser
@@ -107,8 +119,52 @@ def main(argv=None) -> int:
     if args.minutes is None and args.steps is None:
         args.minutes = 3.0
     result = run_ner(args)
-    print(json.dumps(result), flush=True)
+    line = json.dumps(result)
+    print(line, flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
     return 0
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """The JSON lines an experiment log holds (`--out FILE`), with the line number in any error."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not a JSON line from `python -m ptutor.experiments` ({e})") from None
+    return rows
+
+
+def run_name(row: dict) -> str:
+    """A short readable name for one run: method plus the options that differ from its defaults."""
+    cls = METHODS[row["method"]].config_class
+    defaults = cls().to_dict()
+    changed = [f"{k}={v}" for k, v in row["config"].items() if k != "method" and defaults.get(k) != v]
+    return row["method"] + (f" ({', '.join(changed)})" if changed else "")
+
+
+def results_table(rows: list[dict], baseline: str = "ft") -> str:
+    """A markdown table of experiment rows; F1 and step time relative to the best `baseline` run."""
+    base = [r for r in rows if r["method"] == baseline]
+    best = max(base, key=lambda r: r["f1"]) if base else None
+    head = "| run | LR | trainable (share) | steps | s/step | F1 (test) |"
+    rule = "|---|---:|---:|---:|---:|---:|"
+    if best:
+        head, rule = head + f" F1 / best {baseline} | step / {baseline} |", rule + "---:|---:|"
+    lines = [head, rule]
+    for r in rows:
+        line = (f"| {run_name(r)} | {r['lr']:g} | {r['trainable_params']:,} "
+                f"({100 * r['trainable_params'] / r['total_params']:.2f}%) | {r['steps']} | "
+                f"{r['step_seconds']:.3f} | {r['f1']:.3f} |")
+        if best:
+            line += f" {r['f1'] / best['f1']:.2f} | {r['step_seconds'] / best['step_seconds']:.2f} |"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

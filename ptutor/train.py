@@ -71,7 +71,7 @@ class History:
     losses: list[float] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
     evals: list[dict] = field(default_factory=list)  # each has "step" plus whatever eval_fn returned
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # wall time of training, without the periodic evaluations
     peak_mb: float = 0.0
     trainable_params: int = 0
     total_params: int = 0
@@ -127,10 +127,10 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
     reset_peak_memory(device)
     batches = iter(batches)
     bar = tqdm(total=config.steps, disable=not config.progress, desc="train", leave=False)
-    start = time.perf_counter()
+    start, eval_seconds = time.perf_counter(), 0.0
     model.train()
     while True:
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - eval_seconds  # the time budget is for training only
         done = config.start_step + hist.steps
         progress = max(done / config.steps if config.steps else 0.0, elapsed / budget if budget else 0.0)
         if progress >= 1.0:
@@ -163,10 +163,12 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
         bar.update(1)
         bar.set_postfix(loss=f"{hist.losses[-1]:.3f}")
         if eval_fn and config.eval_every and hist.steps % config.eval_every == 0:
+            t0 = time.perf_counter()
             hist.evals.append({"step": hist.steps, **eval_fn(model)})
+            eval_seconds += time.perf_counter() - t0
             model.train()
     bar.close()
-    hist.train_seconds = time.perf_counter() - start
+    hist.train_seconds = time.perf_counter() - start - eval_seconds
     if eval_fn and (not hist.evals or hist.evals[-1]["step"] != hist.steps):
         hist.evals.append({"step": hist.steps, **eval_fn(model)})
     hist.peak_mb = peak_memory_mb(device)

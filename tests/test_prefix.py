@@ -268,3 +268,35 @@ def test_bert_sequence_classification_trains_prefix_and_head():
     assert ours.prefix_encoder.embedding.weight.grad.abs().sum() > 0
     assert base.classifier.weight.grad is not None
     assert all(p.grad is None for n, p in base.named_parameters() if not n.startswith("classifier"))
+
+
+@pytest.mark.parametrize("preset", ["tiny-gpt2", "tiny-llama", "tiny-glm"])
+def test_a_prefix_started_from_text_acts_like_that_text_as_a_prompt(preset):
+    """init="text": the prefix is the model's own keys/values for the text, so on a causal LM the
+    prefixed model equals the plain model reading text + input (same positions, same attention)."""
+    text_ids = torch.tensor([11, 22, 33, 44, 55])
+    base, _ = load_backbone(preset, "causal-lm", with_tokenizer=False)
+    tok = type("Tok", (), {"__call__": lambda self, t, add_special_tokens: {"input_ids": text_ids.tolist()}})()
+    ours = PrefixTuning(base, PrefixConfig(num_virtual_tokens=P, init="text", init_text="anything"),
+                        tokenizer=tok).eval()
+    ids = _ids(b=1)
+    with torch.no_grad():
+        prefixed = ours(input_ids=ids).logits
+        plain = ours.base(input_ids=torch.cat([text_ids[None], ids], 1)).logits[:, P:]
+    assert (prefixed - plain).abs().max() < 1e-5
+
+
+def test_vocab_init_is_seeded_and_differs_from_random_init():
+    a = _method("tiny-bert", "token-classification", init="vocab").prefix_encoder.embedding.weight
+    b = _method("tiny-bert", "token-classification", init="vocab").prefix_encoder.embedding.weight
+    r = _method("tiny-bert", "token-classification").prefix_encoder.embedding.weight
+    assert torch.equal(a, b) and not torch.allclose(a, r)
+
+
+def test_prefix_init_options_are_checked():
+    with pytest.raises(ValueError, match="init='text' needs init_text"):
+        PrefixConfig(init="text")
+    with pytest.raises(ValueError, match="init must be"):
+        PrefixConfig(init="words")
+    with pytest.raises(ValueError, match="Use init='random' with the projection"):
+        PrefixConfig(init="vocab", prefix_projection=True)

@@ -148,3 +148,56 @@ def test_experiment_command_prints_one_json_line(tmp_path):
                 "train_seconds", "peak_mb"):
         assert key in result
     assert result["steps"] == 5 and result["trainable_params"] == 9 * 64 + 9 and 0 <= result["f1"] <= 1
+
+
+def test_experiment_flags_parse_to_the_config_field_types():
+    from ptutor.experiments import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["ner", "--method", "pt2", "--train", "a", "--test", "b",
+                              "--num-virtual-tokens", "16", "--prefix-projection", "true", "--init-std", "0.02"])
+    assert args.num_virtual_tokens == 16 and args.prefix_projection is True and args.init_std == 0.02
+    args = parser.parse_args(["ner", "--method", "pt", "--train", "a", "--test", "b", "--init-text", "tag names"])
+    assert args.init_text == "tag names"
+
+
+def _row(method, f1, step, **config):
+    return {"method": method, "f1": f1, "lr": 1e-3, "trainable_params": 10, "total_params": 1000, "steps": 5,
+            "step_seconds": step, "config": {"method": method, **config}}
+
+
+def test_results_log_reads_back_and_tabulates_relative_to_the_best_baseline(tmp_path):
+    from ptutor.experiments import read_results, results_table
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        _row("ft", 0.8, 1.0), _row("ft", 0.9, 1.0), _row("pt2", 0.45, 0.5, num_virtual_tokens=64)]) + "\n")
+    rows = read_results(log)
+    table = results_table(rows).splitlines()
+    assert len(table) == 2 + 3
+    assert table[-1].startswith("| pt2 (num_virtual_tokens=64) |") and table[-1].endswith("| 0.50 | 0.50 |")
+
+
+def test_a_corrupt_results_log_names_the_line(tmp_path):
+    from ptutor.experiments import read_results
+
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps(_row("ft", 0.8, 1.0)) + "\n{not json\n")
+    with pytest.raises(ValueError, match=r"log.jsonl:2: not a JSON line"):
+        read_results(log)
+
+
+def test_evaluation_time_does_not_use_up_the_training_budget(tiny):
+    import time
+
+    _, tok, rows = tiny
+    model, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+
+    def slow_eval(m):
+        time.sleep(0.3)
+        return {"ok": 1.0}
+
+    hist = fit(inject(model, FineTuneConfig()), batches(rows, 8, shuffle=True),
+               TrainConfig(steps=None, minutes=0.01, eval_every=1, progress=False), eval_fn=slow_eval)
+    assert hist.steps >= 3, "each 0.3 s evaluation was charged to the 0.6 s training budget"
+    assert hist.train_seconds < 0.6 + 0.3 and len(hist.evals) >= 3

@@ -24,8 +24,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from transformers import DynamicCache
+
 from ..cache import KVLayout, kv_layout, prefix_cache, prefixed_forward
 from .base import Method, MethodConfig, freeze, register, task_head
+from .prompt_tuning import init_token_ids, tokenizer_for
 
 
 @dataclass
@@ -37,6 +40,8 @@ class PrefixConfig(MethodConfig):
     encoder_hidden_size: int = 0  # hidden size of that MLP; 0: the key/value width (peft's default)
     prefix_dropout: float = 0.0  # dropout on the prefix keys/values while training (P-Tuning v2 uses 0.1)
     init_std: float = 0.0  # std of the initial prefix embedding; 0: N(0, 1) like nn.Embedding/peft
+    init: str = "random"  # random | vocab | text: start from the keys/values the frozen model computes
+    init_text: str | None = None  # for init="text": tokenised, repeated or cut to num_virtual_tokens
     shift_positions: bool = True  # BERT: tokens at positions P..P+L-1 (peft, P-Tuning v2 code); False: 0..L-1
     train_head: bool = True  # train the task head (classifier) together with the prefix
 
@@ -45,6 +50,13 @@ class PrefixConfig(MethodConfig):
             raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
         if not 0.0 <= self.prefix_dropout < 1.0:
             raise ValueError(f"prefix_dropout must be in [0, 1), got {self.prefix_dropout}")
+        if self.init not in ("random", "vocab", "text"):
+            raise ValueError(f"init must be 'random', 'vocab' or 'text', not {self.init!r}")
+        if self.init == "text" and not self.init_text:
+            raise ValueError("init='text' needs init_text='...'")
+        if self.init != "random" and self.prefix_projection:
+            raise ValueError(f"init={self.init!r} sets the prefix itself; with prefix_projection=True the prefix is "
+                             "an MLP's output. Use init='random' with the projection.")
 
 
 class PrefixEncoder(nn.Module):
@@ -73,6 +85,14 @@ class PrefixEncoder(nn.Module):
         x = self.embedding(prefix_ids)
         return self.transform(x) if self.projection else x
 
+    @staticmethod
+    def flatten(key_values) -> torch.Tensor:
+        """Per-layer (key, value), each (batch, kv_heads, P, head_dim) -> (batch, P, layers*2*kv_width): the
+        inverse of key_values, so a cache computed by the model can become the embedding table."""
+        x = torch.stack([t for kv in key_values for t in kv])  # (layers*2, batch, kv_heads, P, head_dim)
+        b, p = x.shape[1], x.shape[3]
+        return x.permute(1, 3, 0, 2, 4).reshape(b, p, -1)
+
     def key_values(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(batch, P, layers*2*kv_heads*head_dim) -> per layer (key, value), each (batch, kv_heads, P, head_dim)."""
         lay = self.layout
@@ -82,13 +102,25 @@ class PrefixEncoder(nn.Module):
         return [(x[2 * i], x[2 * i + 1]) for i in range(lay.num_layers)]
 
 
+@torch.no_grad()
+def activation_prefix(base: nn.Module, token_ids: torch.Tensor) -> torch.Tensor:
+    """(P,) token ids -> (P, layers*2*kv_width): the keys and values the frozen model computes for
+    those tokens at positions 0..P-1, as a starting prefix (Li & Liang: real-word activations
+    train better than random vectors)."""
+    param = next(base.parameters())
+    cache = DynamicCache()
+    base(input_ids=token_ids[None].to(param.device), cache=cache, use_cache=True)
+    pairs = [(layer.keys, layer.values) for layer in cache.layers]
+    return PrefixEncoder.flatten(pairs)[0].float().cpu()
+
+
 @register
 class PrefixTuning(Method):
     """Frozen backbone + trained per-layer prefix (+ trained task head for BERT tagging/classification)."""
 
     config_class = PrefixConfig
 
-    def __init__(self, base, config: PrefixConfig):
+    def __init__(self, base, config: PrefixConfig, *, tokenizer=None):
         super().__init__(base, config)
         if any(getattr(m, "gradient_checkpointing", False) is True for m in base.modules()):
             raise ValueError("prefix tuning cannot run with gradient checkpointing (peft #869): the recomputed layers "
@@ -99,6 +131,12 @@ class PrefixTuning(Method):
         freeze(base)
         self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
                                             config.encoder_hidden_size, config.init_std)
+        if config.init != "random":
+            tok = tokenizer_for(base, tokenizer) if config.init == "text" else None
+            ids = init_token_ids(config.init, config.init_text, config.num_virtual_tokens,
+                                 base.get_input_embeddings().num_embeddings, tok)
+            with torch.no_grad():
+                self.prefix_encoder.embedding.weight.copy_(activation_prefix(base, ids))
         self.dropout = nn.Dropout(config.prefix_dropout)
         self.register_buffer("prefix_ids", torch.arange(config.num_virtual_tokens), persistent=False)
         head = task_head(base)

@@ -151,6 +151,17 @@ class PromptTuningConfig(MethodConfig):
             raise ValueError("init='text' needs init_text='...'")
 
 
+def init_token_ids(init: str, init_text: str | None, length: int, vocab_size: int, tokenizer=None) -> torch.Tensor:
+    """(length,) token ids to start a prompt from: random vocabulary tokens (init="vocab"), or the
+    tokens of init_text repeated or cut to length (init="text")."""
+    if init == "vocab":
+        return torch.randint(0, vocab_size, (length,))
+    ids = tokenizer(init_text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise ValueError(f"init_text {init_text!r} has no tokens")
+    return torch.tensor((ids * math.ceil(length / len(ids)))[:length])
+
+
 def initial_prompt(embed: nn.Embedding, config: PromptTuningConfig, tokenizer=None) -> torch.Tensor:
     """(L, hidden) starting vectors. random: N(0, std of the vocabulary embeddings), so the prompt
     has the scale of real tokens (peft uses N(0, 1)); vocab: embeddings of L random tokens;
@@ -158,13 +169,7 @@ def initial_prompt(embed: nn.Embedding, config: PromptTuningConfig, tokenizer=No
     L, table = config.num_virtual_tokens, embed.weight.detach()
     if config.init == "random":
         return torch.randn(L, table.shape[1]) * table.float().std()
-    if config.init == "vocab":
-        ids = torch.randint(0, table.shape[0], (L,))
-    else:
-        ids = tokenizer(config.init_text, add_special_tokens=False)["input_ids"]
-        if not ids:
-            raise ValueError(f"init_text {config.init_text!r} has no tokens")
-        ids = torch.tensor((ids * math.ceil(L / len(ids)))[:L])
+    ids = init_token_ids(config.init, config.init_text, L, table.shape[0], tokenizer)
     return table[ids.to(table.device)].float().cpu().clone()
 
 
