@@ -140,12 +140,17 @@ def read_results(path: str | Path) -> list[dict]:
     return rows
 
 
+METHOD_TITLES = {"ft": "full fine-tuning", "probe": "linear probe", "pt": "prompt tuning", "ptv1": "P-Tuning v1",
+                 "pt2": "P-Tuning v2"}
+
+
 def run_name(row: dict) -> str:
     """A short readable name for one run: method plus the options that differ from its defaults."""
     cls = METHODS[row["method"]].config_class
     defaults = cls().to_dict()
     changed = [f"{k}={v}" for k, v in row["config"].items() if k != "method" and defaults.get(k) != v]
-    return row["method"] + (f" ({', '.join(changed)})" if changed else "")
+    title = METHOD_TITLES.get(row["method"], row["method"])
+    return title + (f" ({', '.join(changed)})" if changed else "")
 
 
 def results_table(rows: list[dict], baseline: str = "ft") -> str:

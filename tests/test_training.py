@@ -175,7 +175,7 @@ def test_results_log_reads_back_and_tabulates_relative_to_the_best_baseline(tmp_
     rows = read_results(log)
     table = results_table(rows).splitlines()
     assert len(table) == 2 + 3
-    assert table[-1].startswith("| pt2 (num_virtual_tokens=64) |") and table[-1].endswith("| 0.50 | 0.50 |")
+    assert table[-1].startswith("| P-Tuning v2 (num_virtual_tokens=64) |") and table[-1].endswith("| 0.50 | 0.50 |")
 
 
 def test_a_corrupt_results_log_names_the_line(tmp_path):
