@@ -1,0 +1,86 @@
+"""The GPU paths: training on cuda in mixed precision, prefixes and generation on cuda, checkpoints
+that move between devices. Tiny random models, so no download; skipped without a CUDA GPU."""
+import pytest
+import torch
+
+from ptutor import checkpoint
+from ptutor.backbones import load_backbone
+from ptutor.data import NER_LABELS
+from ptutor.methods import FineTuneConfig, inject
+from ptutor.methods.prefix import PrefixConfig
+from ptutor.train import TrainConfig, fit, pick_device
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: these tests need one")
+CUDA = torch.device("cuda")
+
+
+def _tagging_batches(n=200, b=8, length=12, seed=0):
+    """Nine distinct tokens, each with its own tag: learnable even on frozen random features."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        tags = torch.randint(0, len(NER_LABELS), (b, length), generator=g)
+        yield {"input_ids": tags + 100, "attention_mask": torch.ones_like(tags), "labels": tags}
+
+
+def _ids(b=2, length=7, seed=0):
+    return torch.randint(100, 2000, (b, length), generator=torch.Generator().manual_seed(seed))
+
+
+def test_pick_device_prefers_cuda():
+    assert pick_device().type == "cuda"
+
+
+@pytest.mark.parametrize("config", [FineTuneConfig(), PrefixConfig(num_virtual_tokens=8)], ids=["ft", "pt2"])
+def test_mixed_precision_training_on_cuda_learns_and_keeps_the_frozen_weights(config):
+    base, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+    model = inject(base, config)
+    frozen = {k: v.clone() for k, v in model.base.bert.named_parameters() if not v.requires_grad}
+    hist = fit(model, _tagging_batches(), TrainConfig(lr=3e-3 if config.method == "ft" else 3e-2, steps=150,
+                                                      mixed_precision=True, progress=False), device=CUDA)
+    assert next(model.parameters()).device.type == "cuda"
+    assert sum(hist.losses[-10:]) < 0.7 * sum(hist.losses[:10]), (hist.losses[:3], hist.losses[-3:])
+    assert hist.peak_mb > 0
+    for k, v in model.base.bert.named_parameters():
+        if k in frozen:
+            assert torch.equal(v.cpu(), frozen[k].cpu()), f"{k} changed although frozen"
+
+
+@pytest.mark.parametrize("preset", ["tiny-gpt2", "tiny-llama", "tiny-glm"])
+def test_prefix_logits_on_cuda_match_cpu(preset):
+    base, _ = load_backbone(preset, "causal-lm", with_tokenizer=False)
+    torch.manual_seed(1)
+    model = inject(base, PrefixConfig(num_virtual_tokens=5)).eval()
+    ids = _ids()
+    with torch.no_grad():
+        on_cpu = model(input_ids=ids).logits
+        on_gpu = model.to(CUDA)(input_ids=ids.to(CUDA)).logits.cpu()
+    assert (on_cpu - on_gpu).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_prefix_generation_on_cuda_equals_the_no_cache_loop(dtype):
+    base, _ = load_backbone("tiny-llama", "causal-lm", with_tokenizer=False)
+    torch.manual_seed(1)
+    model = inject(base, PrefixConfig(num_virtual_tokens=5)).eval()
+    model.to(CUDA)  # moves the prefix ids buffer too
+    model.base.to(dtype)  # a bf16 backbone; the prefix parameters stay fp32
+    assert model.key_values(1)[0][0].dtype == dtype  # the prefix is cast to the backbone's dtype
+    ids = _ids(1, 6).to(CUDA)
+    cached = model.generate(input_ids=ids, max_new_tokens=6, do_sample=False, pad_token_id=0)
+    uncached = model.generate(input_ids=ids, max_new_tokens=6, do_sample=False, pad_token_id=0, use_cache=False)
+    assert cached.shape == (1, 12)
+    if dtype == torch.float32:  # in bf16 the two paths round differently, so only fp32 must agree exactly
+        assert torch.equal(cached, uncached)
+
+
+def test_a_checkpoint_saved_on_cuda_loads_on_cpu(tmp_path):
+    base, _ = load_backbone("tiny-gpt2", "causal-lm", with_tokenizer=False)
+    torch.manual_seed(1)
+    model = inject(base, PrefixConfig(num_virtual_tokens=5, prefix_projection=True)).to(CUDA).eval()
+    checkpoint.save(model, tmp_path / "pt2")
+    again = checkpoint.load(load_backbone("tiny-gpt2", "causal-lm", with_tokenizer=False)[0], tmp_path / "pt2").eval()
+    ids = _ids()
+    with torch.no_grad():
+        want = model(input_ids=ids.to(CUDA)).logits.cpu()
+        got = again(input_ids=ids).logits
+    assert (want - got).abs().max() < 1e-3
