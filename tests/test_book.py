@@ -185,3 +185,10 @@ def test_widgets_render_in_chromium(book, browser_tools, notebook):
         f"\nchromium stderr:\n{result.stderr[-3000:]}")
     assert result.screenshot is not None and result.screenshot.stat().st_size > 10_000, "no screenshot"
     print(f"{page}: {len(nb.view_ids)} widget outputs rendered; screenshot {result.screenshot}")
+
+
+def test_every_notebook_cell_has_an_id():
+    """nbformat 4.5 requires cell ids; cells pasted in by a script often lack one (a warning today, an error later)."""
+    missing = {str(nb.relative_to(ROOT)): [i for i, c in enumerate(json.loads(nb.read_text())["cells"]) if "id" not in c]
+               for nb in toc_notebooks()}
+    assert not any(missing.values()), f"cells without an id (open and save in Jupyter, or nbformat.validator.normalize): {missing}"
