@@ -158,8 +158,16 @@ def batches(rows: list[dict], batch_size: int, *, pad_id: int = 0, shuffle: bool
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """One dict per non-blank line; a broken line is an error that names the file and line."""
+    rows = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{n}: not a JSON line ({e})") from None
+    return rows
 
 
 def write_jsonl(rows: list[dict], path: str | os.PathLike) -> None:
@@ -167,6 +175,13 @@ def write_jsonl(rows: list[dict], path: str | os.PathLike) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def append_jsonl(row: dict, path: str | os.PathLike) -> None:
+    """Add one line to a JSON-lines log (e.g. a results log), creating its folder if needed."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 def alignment_table(sentence: Sentence, tokenizer, labels: list[str] = NER_LABELS) -> str:

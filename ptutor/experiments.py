@@ -13,11 +13,10 @@ import dataclasses
 import json
 import sys
 import typing
-from pathlib import Path
 
 from . import checkpoint
 from .backbones import load_backbone
-from .data import NER_LABELS, batches, encode_ner, read_conll
+from .data import NER_LABELS, append_jsonl, batches, encode_ner, read_conll
 from .measure import hardware, versions
 from .methods import METHODS, inject
 from .ner import evaluate_ner
@@ -108,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     ner.add_argument("--eval-every", type=int, default=100)
     ner.add_argument("--device", default=None)
     ner.add_argument("--save", default=None, help="folder to save the trained method in")
-    ner.add_argument("--out", default=None, help="also append the JSON line to this file (a results log)")
+    ner.add_argument("--out", default=None, help="also append the JSON line to this file (a results log; read it "
+                     "with ptutor.data.read_jsonl)")
     ner.add_argument("--quiet", action="store_true")
     _method_flags(ner)
     return parser
@@ -119,25 +119,10 @@ def main(argv=None) -> int:
     if args.minutes is None and args.steps is None:
         args.minutes = 3.0
     result = run_ner(args)
-    line = json.dumps(result)
-    print(line, flush=True)
+    print(json.dumps(result), flush=True)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        append_jsonl(result, args.out)
     return 0
-
-
-def read_results(path: str | Path) -> list[dict]:
-    """The JSON lines an experiment log holds (`--out FILE`), with the line number in any error."""
-    rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not a JSON line from `python -m ptutor.experiments` ({e})") from None
-    return rows
 
 
 METHOD_TITLES = {"ft": "full fine-tuning", "probe": "linear probe", "pt": "prompt tuning", "ptv1": "P-Tuning v1",

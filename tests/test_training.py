@@ -167,7 +167,8 @@ def _row(method, f1, step, **config):
 
 
 def test_results_log_reads_back_and_tabulates_relative_to_the_best_baseline(tmp_path):
-    from ptutor.experiments import read_results, results_table
+    from ptutor.data import read_jsonl as read_results
+    from ptutor.experiments import results_table
 
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in [
@@ -179,7 +180,7 @@ def test_results_log_reads_back_and_tabulates_relative_to_the_best_baseline(tmp_
 
 
 def test_a_corrupt_results_log_names_the_line(tmp_path):
-    from ptutor.experiments import read_results
+    from ptutor.data import read_jsonl as read_results
 
     log = tmp_path / "log.jsonl"
     log.write_text(json.dumps(_row("ft", 0.8, 1.0)) + "\n{not json\n")

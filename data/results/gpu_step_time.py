@@ -7,11 +7,11 @@ tokens), bf16 autocast, AdamW, median of the step times after a warm-up. One JSO
 """
 import argparse
 import json
-from pathlib import Path
 
 import torch
 from transformers import BertConfig, BertForTokenClassification
 
+from ptutor.data import append_jsonl
 from ptutor.measure import hardware, versions
 from ptutor.methods import FineTuneConfig, ProbeConfig, PromptTuningConfig, inject
 from ptutor.methods.prefix import PrefixConfig
@@ -48,8 +48,7 @@ def main():
                "versions": versions(), "hardware": hardware(), "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"}
         print(json.dumps(row), flush=True)
         if args.out:
-            with open(args.out, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+            append_jsonl(row, args.out)
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -28,7 +28,7 @@ from transformers import DynamicCache
 
 from ..cache import KVLayout, kv_layout, prefix_cache, prefixed_forward
 from .base import Method, MethodConfig, freeze, register, task_head
-from .prompt_tuning import init_token_ids, tokenizer_for
+from .prompt_tuning import check_init, init_token_ids, tokenizer_for
 
 
 @dataclass
@@ -50,10 +50,7 @@ class PrefixConfig(MethodConfig):
             raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
         if not 0.0 <= self.prefix_dropout < 1.0:
             raise ValueError(f"prefix_dropout must be in [0, 1), got {self.prefix_dropout}")
-        if self.init not in ("random", "vocab", "text"):
-            raise ValueError(f"init must be 'random', 'vocab' or 'text', not {self.init!r}")
-        if self.init == "text" and not self.init_text:
-            raise ValueError("init='text' needs init_text='...'")
+        check_init(self.init, self.init_text)
         if self.init != "random" and self.prefix_projection:
             raise ValueError(f"init={self.init!r} sets the prefix itself; with prefix_projection=True the prefix is "
                              "an MLP's output. Use init='random' with the projection.")

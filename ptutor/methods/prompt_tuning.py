@@ -145,10 +145,15 @@ class PromptTuningConfig(MethodConfig):
     def __post_init__(self):
         if self.num_virtual_tokens < 1:
             raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
-        if self.init not in ("random", "vocab", "text"):
-            raise ValueError(f"init must be 'random', 'vocab' or 'text', not {self.init!r}")
-        if self.init == "text" and not self.init_text:
-            raise ValueError("init='text' needs init_text='...'")
+        check_init(self.init, self.init_text)
+
+
+def check_init(init: str, init_text: str | None) -> None:
+    """The init options shared by soft prompts and prefixes: random, vocab, or text (with init_text)."""
+    if init not in ("random", "vocab", "text"):
+        raise ValueError(f"init must be 'random', 'vocab' or 'text', not {init!r}")
+    if init == "text" and not init_text:
+        raise ValueError("init='text' needs init_text='...'")
 
 
 def init_token_ids(init: str, init_text: str | None, length: int, vocab_size: int, tokenizer=None) -> torch.Tensor:

@@ -194,7 +194,7 @@ def check_integrity(script: CdnScript, modules: Path) -> None:
 # ----------------------------------------------------------------------------- server
 # Headless Chromium paints a blank viewport after scrolling a long page, so for the screenshot
 # we bring the first rendered widget to the top by hiding everything that comes before its cell.
-SCROLL_TO_WIDGET = (
+WIDGET_TO_TOP = (
     "<script>window.addEventListener('load',function(){setTimeout(function(){"
     "var w=[].slice.call(document.querySelectorAll('.jupyter-widgets'))"
     ".filter(function(e){return e.offsetHeight>0;})[0];"
@@ -206,7 +206,7 @@ SCROLL_TO_WIDGET = (
 )
 
 
-def _handler(html_root: Path, modules: Path, rewrites: dict[str, str], scroll: bool):
+def _handler(html_root: Path, modules: Path, rewrites: dict[str, str], widget_to_top: bool):
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(html_root), **kwargs)
@@ -233,8 +233,8 @@ def _handler(html_root: Path, modules: Path, rewrites: dict[str, str], scroll: b
             text = path.read_text(encoding="utf-8")
             for old, new in rewrites.items():
                 text = text.replace(old, new)
-            if scroll:
-                text = text.replace("</body>", SCROLL_TO_WIDGET + "</body>")
+            if widget_to_top:
+                text = text.replace("</body>", WIDGET_TO_TOP + "</body>")
             body = text.encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -246,9 +246,9 @@ def _handler(html_root: Path, modules: Path, rewrites: dict[str, str], scroll: b
 
 
 @contextlib.contextmanager
-def serve(html_root: Path, modules: Path, rewrites: dict[str, str], scroll: bool = False):
+def serve(html_root: Path, modules: Path, rewrites: dict[str, str], widget_to_top: bool = False):
     """Serve the built book on 127.0.0.1:<free port>; yields the base URL."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(html_root, modules, rewrites, scroll))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(html_root, modules, rewrites, widget_to_top))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -304,7 +304,7 @@ def render_page(exe: str, html_root: Path, page: str, modules: Path, scripts: li
     shot = None
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
-        with serve(html_root, modules, rewrites, scroll=True) as base:
+        with serve(html_root, modules, rewrites, widget_to_top=True) as base:
             proc = chromium(exe, base + page, f"--screenshot={screenshot}")
         shot = screenshot if proc.returncode == 0 and screenshot.is_file() else None
     return PageResult(url, dump.stdout, shot, dump.stderr)
