@@ -162,7 +162,9 @@ def make_row(kind: str, fields: dict[str, str], rng: random.Random, row_id: str)
     extra = {"a": article(fields[ARTICLE_KEY[kind]])} if kind in ARTICLE_KEY else {}
     text = template.format(**fields, **extra)
     text = text[0].upper() + text[1:]
-    return {"id": row_id, "type": kind, "fields": fields, "record": record, "text": text}
+    # input/target repeat record/text under the names the runner's `gen` task reads
+    return {"id": row_id, "type": kind, "fields": fields, "record": record, "text": text, "input": record,
+            "target": text}
 
 
 def build(seed: int = SEED) -> dict[str, list[dict]]:
@@ -230,7 +232,9 @@ read with `ptutor.data.read_jsonl(path)`:
 - `type`: one of {', '.join(TYPES)};
 - `fields`: the record as a dict of strings;
 - `record`: the same fields as one line, `key: value | key: value`, in a fixed order per type;
-- `text`: the target sentence.
+- `text`: the target sentence;
+- `input`, `target`: the same as `record` and `text`, under the names that the experiment
+  runner's `gen` task reads (`python -m ptutor.experiments gen ...`).
 
 | split | rows | {' | '.join(TYPES)} |
 |---|---|{'---|' * len(TYPES)}

@@ -13,57 +13,10 @@ caches are gone). Three facts this module turns into checks:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from transformers import DynamicCache
 
-SUPPORTED = ("bert", "gpt2", "llama", "qwen2", "glm", "chatglm")
-
-
-@dataclass(frozen=True)
-class KVLayout:
-    """What one layer's prefix keys/values look like: (batch, num_kv_heads, prefix_len, head_dim)."""
-
-    arch: str
-    num_layers: int
-    num_attention_heads: int
-    num_kv_heads: int
-    head_dim: int
-    hidden_size: int
-
-    @property
-    def kv_width(self) -> int:
-        """Numbers per token per layer for the keys (and again for the values)."""
-        return self.num_kv_heads * self.head_dim
-
-
-def kv_layout(config) -> KVLayout:
-    """Read layers, heads, kv heads and head size from a transformers config.
-
-    Covers BERT (`num_attention_heads`, hidden/heads), GPT-2 (`n_layer`, `n_head`,
-    `n_embd`), Llama/Qwen2/GLM (`num_key_value_heads`, `head_dim` when given) and
-    remote-code ChatGLM (`num_layers`, `multi_query_group_num`, `kv_channels`).
-    """
-    model_type = getattr(config, "model_type", "") or ""
-    if getattr(config, "is_encoder_decoder", False):
-        raise ValueError(f"{model_type!r} is an encoder-decoder model: this prefix code only feeds one stack of "
-                         f"self-attention layers (the encoder would get no prefix). Supported: {', '.join(SUPPORTED)}")
-    get = lambda name, default=None: getattr(config, name, default)  # noqa: E731
-    if model_type == "chatglm" or get("multi_query_group_num") is not None:
-        heads, hidden = get("num_attention_heads"), get("hidden_size")
-        kv = get("multi_query_group_num") if get("multi_query_attention", True) else heads
-        return KVLayout("chatglm", get("num_layers"), heads, kv, get("kv_channels") or hidden // heads, hidden)
-    if model_type == "gpt2":
-        return KVLayout("gpt2", get("n_layer"), get("n_head"), get("n_head"), get("n_embd") // get("n_head"),
-                        get("n_embd"))
-    if model_type in ("bert", "llama", "qwen2", "glm"):
-        heads, hidden = get("num_attention_heads"), get("hidden_size")
-        kv = get("num_key_value_heads") or heads
-        head_dim = get("head_dim") or hidden // heads
-        return KVLayout(model_type, get("num_hidden_layers"), heads, kv, head_dim, hidden)
-    raise ValueError(f"no prefix layout for model_type {model_type!r}. Supported architectures: "
-                     f"{', '.join(SUPPORTED)} (BERT encoders and GPT-2/Llama/Qwen2/GLM/ChatGLM decoders)")
+from .arch import SUPPORTED, KVLayout, kv_layout  # noqa: F401  (re-exported: the layout lives in arch)
 
 
 def prefix_cache(key_values, layout: KVLayout | None = None) -> DynamicCache:

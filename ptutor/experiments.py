@@ -1,10 +1,19 @@
-"""One command runs any method on any CoNLL files and prints one JSON line.
+"""One runner for every method on every task: load, inject, train, evaluate, stamp.
 
-    python -m ptutor.experiments ner --method ft --model minilm \
-        --train data/ner/train.conll --test data/ner/test.conll --minutes 3 --seed 0
+From Python (what the chapters and scripts call):
 
-Method options come from the method's config dataclass: every field becomes a flag
-(e.g. `--num-virtual-tokens 16`), so a new method needs no change here.
+    result = ptutor.experiments.run("ner", "pt2", "minilm", "data/ner/train.conll", "data/ner/test.conll",
+                                    dev="data/ner/dev.conll", minutes=3, seed=0, num_virtual_tokens=16)
+
+From a shell (prints the same dict as one JSON line):
+
+    python -m ptutor.experiments ner --method pt2 --model minilm \
+        --train data/ner/train.conll --test data/ner/test.conll --minutes 3 --seed 0 --num-virtual-tokens 16
+
+Method options are the fields of the method's config, scoped to that method: `--help`
+after `--method M` lists M's options with their defaults, and an option of another
+method is an error. `--lr 1e-3,3e-3,1e-2` (several values) runs a learning-rate sweep
+and needs `--dev`; `best_lr(rows)` picks the winner on dev from a results log.
 """
 from __future__ import annotations
 
@@ -12,147 +21,296 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 import typing
+
+import torch
 
 from . import checkpoint
 from .backbones import load_backbone
-from .data import NER_LABELS, append_jsonl, batches, encode_ner, read_conll
-from .measure import hardware, versions
+from .data import append_jsonl, batches
+from .measure import count_parameters, hardware, versions
 from .methods import METHODS, inject
-from .ner import evaluate_ner
+from .tasks import TASKS, Task, get_task, load_items
 from .train import TrainConfig, fit, pick_device, seed_everything
 
-
-def _method_flags(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per config field of every registered method (shared names are added once)."""
-    added = set()
-    for name, cls in sorted(METHODS.items()):
-        group = parser.add_argument_group(f"--method {name} options")
-        for f in dataclasses.fields(cls.config_class):
-            if f.name in added:
-                continue
-            added.add(f.name)
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            if isinstance(default, bool):
-                group.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
-                                   metavar="true|false", help=f"(default {default})")
-            else:
-                group.add_argument(flag, type=_flag_type(cls.config_class, f.name, default), default=None,
-                                   help=f"(default {default})")
+DEFAULT_MINUTES = 3.0
 
 
-def _flag_type(cls, name: str, default):
-    """The parser for a config field: the default's type, or the annotation's (`int | None` -> int)."""
-    if default is not None:
-        return type(default)
+def method_config(method: str, options: dict):
+    """The method's config from option names (underscores); an option of another method is an error."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(sorted(METHODS))}")
+    cls = METHODS[method].config_class
+    fields = {f.name for f in dataclasses.fields(cls)}
+    foreign = sorted(set(options) - fields)
+    if foreign:
+        owners = {name: sorted(m for m, c in METHODS.items() if name in {f.name for f in
+                                                                          dataclasses.fields(c.config_class)})
+                  for name in foreign}
+        detail = "; ".join(f"{name} belongs to {', '.join(o) or 'no method'}" for name, o in owners.items())
+        raise ValueError(f"method {method!r} has no option {', '.join(foreign)} ({detail}). "
+                         f"Its options: {', '.join(sorted(fields)) or 'none'}")
+    return cls(**options)
+
+
+class TokenCounter:
+    """Wraps a batch stream and counts the real (unpadded) tokens of the batches taken from it."""
+
+    def __init__(self, stream):
+        self.stream, self.tokens = iter(stream), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self.stream)
+        self.tokens += int(batch["attention_mask"].sum())
+        return batch
+
+
+def _backbone(task: Task, model, seed: int, dtype):
+    """(model, tokenizer) from a preset name, or a pair the caller already loaded."""
+    if isinstance(model, tuple):
+        base, tok = model
+    else:
+        try:
+            base, tok = load_backbone(model, task.backbone_task, seed=seed, dtype=dtype, **task.load_kwargs())
+        except ValueError as e:
+            raise ValueError(f"task {task.name!r} cannot use backbone {model!r}: {e}") from None
+    task.check_backbone(base)
+    return base, tok
+
+
+def run(task: str | Task, method: str, model, train, test, dev=None, minutes: float | None = None,
+        steps: int | None = None, seed: int = 0, *, lr: float | None = None, batch_size: int | None = None,
+        max_length: int | None = None, warmup: float = 0.06, schedule: str = "linear", eval_every: int | None = None,
+        device: str | None = None, dtype: torch.dtype = torch.float32, save: str | None = None,
+        out: str | None = None, progress: bool = False, return_model: bool = False, **options):
+    """Train `method` on `task` with backbone `model` (a preset name or a loaded (model, tokenizer)) and
+    score it on `test` (and `dev`, if given). `train`/`test`/`dev` are file paths or lists of items.
+
+    Budget: `minutes` and/or `steps` (neither: 3 minutes). Other keyword arguments are the
+    method's options (e.g. num_virtual_tokens=16). Returns one stamped dict (and the trained
+    model with return_model=True); `out` appends the dict to a JSON-lines results log.
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    config = method_config(method, options)
+    if minutes is None and steps is None:
+        minutes = DEFAULT_MINUTES
+    train_config = TrainConfig(lr=lr or config.default_lr, steps=steps, minutes=minutes, warmup=warmup,
+                               schedule=schedule, seed=seed, progress=progress, eval_every=eval_every)
+    train_items = load_items(task, train, "training")
+    test_items = load_items(task, test, "test")
+    dev_items = load_items(task, dev, "dev") if dev is not None else None
+    seed_everything(seed)
+    device = pick_device(device)
+    base, tok = _backbone(task, model, seed, dtype)
+    wrapped = inject(base, config)
+    batch_size = batch_size or task.batch_size
+    rows = task.encode(train_items, tok, max_length)
+    stream = TokenCounter(batches(rows, batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=seed))
+    eval_fn = None
+    if dev_items is not None:
+        def eval_fn(m):
+            return {f"dev_{k}": v for k, v in task.evaluate(m, dev_items, tok, max_length=max_length).items()
+                    if k != "examples"}
+    hist = fit(wrapped, stream, train_config, device=device, eval_fn=eval_fn)
+    t0 = time.perf_counter()
+    scores = task.evaluate(wrapped, test_items, tok, max_length=max_length)
+    eval_seconds = time.perf_counter() - t0
+    trainable, total = count_parameters(wrapped)
+    result = {"task": task.name, "method": method, "model": model if isinstance(model, str) else
+              getattr(base.config, "ptutor_preset", type(base).__name__),
+              "metric": task.metric, "primary": round(scores[task.metric], 4),
+              **{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
+              "trainable_params": trainable, "total_params": total, "steps": hist.steps,
+              "step_seconds": round(hist.median_step_seconds, 4),
+              "tokens_per_second": round(stream.tokens / hist.train_seconds, 1) if hist.train_seconds else None,
+              "train_seconds": round(hist.train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
+              "peak_mb": round(hist.peak_mb, 1), "lr": train_config.lr, "batch_size": batch_size,
+              "budget": {"minutes": minutes, "steps": steps}, "seed": seed, "device": str(device),
+              "config": wrapped.config.to_dict(), "versions": versions(), "hardware": hardware()}
+    if hist.evals:
+        result.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
+    if save:
+        result["checkpoint_bytes"] = checkpoint.save(wrapped, save)["bytes"]
+    if out:
+        append_jsonl(result, out)
+    return (result, wrapped) if return_model else result
+
+
+def sweep(task, method: str, model, train, test, dev, lrs: list[float], **kwargs) -> list[dict]:
+    """One run per learning rate (each with the same seed and budget); pick with best_lr on dev."""
+    if dev is None:
+        raise ValueError("a learning-rate sweep picks on the dev set: pass dev=... (--dev FILE)")
+    return [run(task, method, model, train, test, dev, lr=lr, **kwargs) for lr in lrs]
+
+
+def best_lr(rows: list[dict], method: str | None = None, **match) -> dict:
+    """The row with the best dev score among `rows` of `method` (and other fields equal to `match`)."""
+    rows = [r for r in rows if (method is None or r["method"] == method)
+            and all(r.get(k) == v for k, v in match.items())]
+    scored = [r for r in rows if f"dev_{r['metric']}" in r]
+    if not scored:
+        raise ValueError(f"no rows with a dev score for method {method!r} {match or ''}: run the sweep with a dev set")
+    return max(scored, key=lambda r: r[f"dev_{r['metric']}"])
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+def _field_parser(cls, name: str, default):
+    """Parse a config field from text: its type from the annotation (`int | None` -> int, list[str] -> a
+    comma-separated list, bool -> true/false)."""
     hint = typing.get_type_hints(cls)[name]
     kinds = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
-    return kinds[0] if kinds[0] in (int, float, str) else str
+    kind = kinds[0]
+    if typing.get_origin(kind) in (list, tuple):
+        item = (typing.get_args(kind) or (str,))[0]
+        return lambda s: [item(x.strip()) for x in s.split(",") if x.strip()]
+    if kind is bool or isinstance(default, bool):
+        def parse_bool(s):
+            if s.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+            return s.lower() in ("true", "1", "yes")
+        return parse_bool
+    return kind if kind in (int, float, str) else str
 
 
-def method_config(method: str, args: argparse.Namespace):
+def _add_method_flags(parser: argparse.ArgumentParser, method: str) -> None:
     cls = METHODS[method].config_class
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
-    return cls(**given)
+    group = parser.add_argument_group(f"options of --method {method} ({cls.title or method})")
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        group.add_argument("--" + f.name.replace("_", "-"), dest=f"opt_{f.name}", default=None, metavar=f.name.upper(),
+                           type=_field_parser(cls, f.name, default), help=f"(default {default})")
 
 
-def run_ner(args: argparse.Namespace) -> dict:
-    seed_everything(args.seed)
-    device = pick_device(args.device)
-    train_sents, test_sents = read_conll(args.train), read_conll(args.test)
-    model, tok = load_backbone(args.model, "token-classification", labels=NER_LABELS, seed=args.seed)
-    config = method_config(args.method, args)
-    model = inject(model, config)
-    train_rows = encode_ner(train_sents, tok, max_length=args.max_length)
-    test_rows = encode_ner(test_sents, tok, max_length=args.max_length)
-    dev_rows = encode_ner(read_conll(args.dev), tok, max_length=args.max_length) if args.dev else None
-    eval_fn = (lambda m: {"dev_f1": evaluate_ner(m, dev_rows, pad_id=tok.pad_token_id)["f1"]}) if dev_rows else None
-    train = TrainConfig(lr=args.lr or config.default_lr, steps=args.steps, minutes=args.minutes,
-                        warmup=args.warmup, schedule=args.schedule, seed=args.seed, progress=not args.quiet,
-                        eval_every=args.eval_every if dev_rows else None)
-    hist = fit(model, batches(train_rows, args.batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=args.seed),
-               train, device=device, eval_fn=eval_fn)
-    scores = evaluate_ner(model, test_rows, pad_id=tok.pad_token_id)
-    if args.save:
-        checkpoint.save(model, args.save)
-    out = {"task": "ner", "method": args.method, "model": args.model, "f1": round(scores["f1"], 4),
-           "precision": round(scores["precision"], 4), "recall": round(scores["recall"], 4),
-           "trainable_params": hist.trainable_params, "total_params": hist.total_params, "steps": hist.steps,
-           "step_seconds": round(hist.median_step_seconds, 4), "train_seconds": round(hist.train_seconds, 1),
-           "peak_mb": round(hist.peak_mb, 1), "lr": train.lr, "batch_size": args.batch_size, "seed": args.seed,
-           "device": str(device), "config": config.to_dict(), "versions": versions(), "hardware": hardware()}
-    if hist.evals and "dev_f1" in hist.evals[-1]:
-        out["dev_f1"] = round(hist.evals[-1]["dev_f1"], 4)
-    return out
+def _lr_list(s: str) -> list[float]:
+    try:
+        return [float(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lr takes a number or comma-separated numbers, got {s!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _positive(kind):
+    def parse(s):
+        v = kind(s)
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {s}")
+        return v
+    return parse
+
+
+def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ptutor.experiments", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="task", required=True)
-    ner = sub.add_parser("ner", help="token tagging on CoNLL files, entity F1")
-    ner.add_argument("--method", required=True, choices=sorted(METHODS))
-    ner.add_argument("--model", default="minilm", help="backbone preset (python -m ptutor.backbones list)")
-    ner.add_argument("--train", required=True)
-    ner.add_argument("--test", required=True)
-    ner.add_argument("--dev")
-    ner.add_argument("--minutes", type=float, default=None, help="time budget")
-    ner.add_argument("--steps", type=int, default=None, help="step budget (with --minutes: whichever ends first)")
-    ner.add_argument("--seed", type=int, default=0)
-    ner.add_argument("--lr", type=float, default=None, help="default: the method's default_lr")
-    ner.add_argument("--batch-size", type=int, default=16)
-    ner.add_argument("--max-length", type=int, default=128)
-    ner.add_argument("--warmup", type=float, default=0.06)
-    ner.add_argument("--schedule", default="linear", choices=["linear", "constant"])
-    ner.add_argument("--eval-every", type=int, default=100)
-    ner.add_argument("--device", default=None)
-    ner.add_argument("--save", default=None, help="folder to save the trained method in")
-    ner.add_argument("--out", default=None, help="also append the JSON line to this file (a results log; read it "
-                     "with ptutor.data.read_jsonl)")
-    ner.add_argument("--quiet", action="store_true")
-    _method_flags(ner)
+    for name, help_text in (("ner", "token tagging on CoNLL files, entity F1"),
+                            ("gen", "data-to-text on JSON lines {input, target}, corpus BLEU")):
+        p = sub.add_parser(name, help=help_text,
+                           epilog=None if method else "Add --method M --help to list the options of method M.")
+        p.add_argument("--method", required=True, choices=sorted(METHODS))
+        p.add_argument("--model", default="minilm" if name == "ner" else "smollm2-135m",
+                       help="backbone preset (python -m ptutor.backbones list)")
+        p.add_argument("--train", required=True)
+        p.add_argument("--test", required=True)
+        p.add_argument("--dev")
+        p.add_argument("--minutes", type=_positive(float), default=None,
+                       help=f"time budget (default {DEFAULT_MINUTES} when --steps is not given either)")
+        p.add_argument("--steps", type=_positive(int), default=None, help="step budget (with --minutes: whichever "
+                       "ends first)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--lr", type=_lr_list, default=None,
+                       help="learning rate; several comma-separated values run a sweep (needs --dev). Default: the "
+                            "method's default_lr")
+        p.add_argument("--batch-size", type=_positive(int), default=None,
+                       help=f"default {TASKS[name].batch_size}")
+        p.add_argument("--max-length", type=_positive(int), default=None, help=f"default {TASKS[name].max_length}")
+        p.add_argument("--warmup", type=float, default=0.06)
+        p.add_argument("--schedule", default="linear", choices=["linear", "constant"])
+        p.add_argument("--eval-every", type=_positive(int), default=None, help="also score dev every N steps")
+        p.add_argument("--device", default=None)
+        p.add_argument("--save", default=None, help="folder to save the trained method in")
+        p.add_argument("--out", default=None, help="also append each JSON line to this results log (read it with "
+                       "ptutor.data.read_jsonl)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        if method is not None:
+            _add_method_flags(p, method)
     return parser
 
 
+def _method_of(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--method" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--method="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Two passes: find --method, then parse again with that method's options only."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    method = _method_of(argv)
+    if method is not None and method not in METHODS:
+        build_parser().parse_args(argv)  # argparse reports the invalid choice and exits
+    parser = build_parser(method)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        flags = [u.split("=", 1)[0] for u in unknown if u.startswith("--")]
+        owners = {f: sorted(m for m, c in METHODS.items() if f[2:].replace("-", "_") in
+                            {x.name for x in dataclasses.fields(c.config_class)}) for f in flags}
+        known_elsewhere = {f: o for f, o in owners.items() if o}
+        if known_elsewhere:
+            parser.error("; ".join(f"{f} is an option of method {', '.join(o)}, not of {method}"
+                                   for f, o in known_elsewhere.items()))
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+    return args
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.minutes is None and args.steps is None:
-        args.minutes = 3.0
-    result = run_ner(args)
-    print(json.dumps(result), flush=True)
-    if args.out:
-        append_jsonl(result, args.out)
+    args = parse_args(argv)
+    lrs = args.lr or [None]
+    if len(lrs) > 1 and not args.dev:
+        raise SystemExit("error: a learning-rate sweep (several --lr values) picks on dev: add --dev FILE")
+    for lr in lrs:
+        result = run(args.task, args.method, args.model, args.train, args.test, args.dev, minutes=args.minutes,
+                     steps=args.steps, seed=args.seed, lr=lr, batch_size=args.batch_size, max_length=args.max_length,
+                     warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every, device=args.device,
+                     save=args.save, out=args.out, progress=not args.quiet, **args.options)
+        print(json.dumps(result), flush=True)
     return 0
-
-
-METHOD_TITLES = {"ft": "full fine-tuning", "probe": "linear probe", "pt": "prompt tuning", "ptv1": "P-Tuning v1",
-                 "pt2": "P-Tuning v2"}
 
 
 def run_name(row: dict) -> str:
     """A short readable name for one run: method plus the options that differ from its defaults."""
     cls = METHODS[row["method"]].config_class
     defaults = cls().to_dict()
-    changed = [f"{k}={v}" for k, v in row["config"].items() if k != "method" and defaults.get(k) != v]
-    title = METHOD_TITLES.get(row["method"], row["method"])
+    changed = [f"{k}={v}" for k, v in row["config"].items() if k not in ("method", "anchor_ids")
+               and defaults.get(k) != v]
+    title = cls.title or row["method"]
     return title + (f" ({', '.join(changed)})" if changed else "")
 
 
 def results_table(rows: list[dict], baseline: str = "ft") -> str:
-    """A markdown table of experiment rows; F1 and step time relative to the best `baseline` run."""
+    """A markdown table of experiment rows; the task metric and step time relative to the best `baseline` run."""
+    metric = rows[0].get("metric", "f1") if rows else "f1"
+    score = lambda r: r.get("primary", r.get(metric))  # noqa: E731  (older logs have no "primary")
     base = [r for r in rows if r["method"] == baseline]
-    best = max(base, key=lambda r: r["f1"]) if base else None
-    head = "| run | LR | trainable (share) | steps | s/step | F1 (test) |"
+    best = max(base, key=score) if base else None
+    name = {"f1": "F1", "bleu": "BLEU"}.get(metric, metric)
+    head = f"| run | LR | trainable (share) | steps | s/step | {name} (test) |"
     rule = "|---|---:|---:|---:|---:|---:|"
     if best:
-        head, rule = head + f" F1 / best {baseline} | step / {baseline} |", rule + "---:|---:|"
+        head, rule = head + f" {name} / best {baseline} | step / {baseline} |", rule + "---:|---:|"
     lines = [head, rule]
     for r in rows:
         line = (f"| {run_name(r)} | {r['lr']:g} | {r['trainable_params']:,} "
                 f"({100 * r['trainable_params'] / r['total_params']:.2f}%) | {r['steps']} | "
-                f"{r['step_seconds']:.3f} | {r['f1']:.3f} |")
+                f"{r['step_seconds']:.3f} | {score(r):.3f} |")
         if best:
-            line += f" {r['f1'] / best['f1']:.2f} | {r['step_seconds'] / best['step_seconds']:.2f} |"
+            line += f" {score(r) / score(best):.2f} | {r['step_seconds'] / best['step_seconds']:.2f} |"
         lines.append(line)
     return "\n".join(lines)
 

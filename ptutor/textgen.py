@@ -83,3 +83,61 @@ def d2t_scores(examples: list[dict], outputs: list[str]) -> dict:
     cov = [slot_coverage(e["fields"], o) for e, o in zip(examples, outputs)]
     exact = [_norm(e["text"]) == _norm(o) for e, o in zip(examples, outputs)]
     return {"slot_coverage": sum(cov) / len(cov), "exact_match": sum(exact) / len(exact)}
+
+
+# --- scoring generated text against several references (the runner's `gen` task) ------------------
+
+def input_values(text: str) -> list[str]:
+    """The values of a structured input: `name[Aromi] | food[Thai]` or `name: Aromi | food: Thai`."""
+    values = []
+    for part in text.split("|"):
+        part = part.strip()
+        if part.endswith("]") and "[" in part:
+            values.append(part[part.index("[") + 1:-1].strip())
+        elif ":" in part:
+            values.append(part.split(":", 1)[1].strip())
+    return [v for v in values if v]
+
+
+def rouge_l(hypothesis: str, reference: str) -> float:
+    """ROUGE-L F1: longest common subsequence of lower-cased words, as precision/recall's harmonic mean."""
+    h, r = _norm(hypothesis).split(), _norm(reference).split()
+    if not h or not r:
+        return 0.0
+    prev = [0] * (len(r) + 1)
+    for a in h:
+        cur = [0]
+        for j, b in enumerate(r):
+            cur.append(prev[j] + 1 if a == b else max(prev[j + 1], cur[j]))
+        prev = cur
+    lcs = prev[-1]
+    if lcs == 0:
+        return 0.0
+    p, rec = lcs / len(h), lcs / len(r)
+    return 2 * p * rec / (p + rec)
+
+
+def mentions_all(input_text: str, references: list[str], output: str) -> bool:
+    """Does the output state every input value that the references state word for word?
+
+    Values the references paraphrase (e.g. familyFriendly[no] -> "not for children") are not
+    checked, since no single wording is right."""
+    stated = [v for v in input_values(input_text) if any(_norm(v) in _norm(ref) for ref in references)]
+    return all(_norm(v) in _norm(output) for v in stated)
+
+
+def generation_scores(inputs: list[str], references: list[list[str]], outputs: list[str]) -> dict:
+    """Corpus BLEU (sacrebleu, all references), mean best-reference ROUGE-L, share mentioning every value."""
+    import sacrebleu
+
+    if not (len(inputs) == len(references) == len(outputs)):
+        raise ValueError(f"{len(inputs)} inputs, {len(references)} reference lists, {len(outputs)} outputs: "
+                         "one of each per example")
+    if not outputs:
+        raise ValueError("no examples to score")
+    streams = max(len(r) for r in references)
+    ref_streams = [[refs[k] if k < len(refs) else None for refs in references] for k in range(streams)]
+    bleu = sacrebleu.corpus_bleu(outputs, ref_streams).score
+    rouge = sum(max(rouge_l(o, r) for r in refs) for o, refs in zip(outputs, references)) / len(outputs)
+    mention = sum(mentions_all(i, refs, o) for i, refs, o in zip(inputs, references, outputs)) / len(outputs)
+    return {"bleu": bleu, "rouge_l": 100 * rouge, "mentions_all": mention}

@@ -55,13 +55,21 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     mixed_precision: bool | None = None  # None: on for cuda, off elsewhere
     eval_every: int | None = None  # call eval_fn every N steps (and at the end)
-    seed: int = 0
+    seed: int | None = 0  # fit seeds python/torch with it before step 1 (None: leave the RNGs as they are)
     progress: bool = True
     start_step: int = 0  # resuming: steps already done, so the LR schedule continues where it stopped
 
     def __post_init__(self):
         if self.steps is None and self.minutes is None:
             raise ValueError("TrainConfig needs steps=..., minutes=..., or both (training must end)")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes must be a positive time budget, got {self.minutes}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup is a share of training in [0, 1), got {self.warmup}")
         if self.schedule not in ("linear", "constant"):
             raise ValueError(f"schedule must be 'linear' or 'constant', not {self.schedule!r}")
 
@@ -103,13 +111,18 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.device | None = None,
-        eval_fn=None, optimizer: torch.optim.Optimizer | None = None) -> History:
+        eval_fn=None, optimizer: torch.optim.Optimizer | None = None,
+        scaler: torch.amp.GradScaler | None = None) -> History:
     """Train `model` on an iterator of batch dicts; return the History.
 
     `batches` is consumed lazily (an endless shuffling generator is fine).
     `eval_fn(model) -> dict` runs every `config.eval_every` steps and at the end.
-    Pass your own `optimizer` to resume training (e.g. loaded from a checkpoint).
+    Pass your own `optimizer` (and fp16 `scaler`) to resume training (ptutor.checkpoint.load_for_resume).
+    A fresh run (start_step 0) seeds the RNGs with `config.seed` first; a resumed one keeps the
+    random state the checkpoint restored.
     """
+    if config.seed is not None and config.start_step == 0:
+        seed_everything(config.seed)
     device = device or pick_device()
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -120,7 +133,8 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
     amp = config.mixed_precision if config.mixed_precision is not None else device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
+    if scaler is None and amp and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        scaler = torch.amp.GradScaler("cuda")  # fp16 needs loss scaling; bf16 does not
     hist = History()
     hist.trainable_params, hist.total_params = count_parameters(model)
     budget = config.minutes * 60 if config.minutes else None

@@ -147,7 +147,8 @@ def test_d2t_rows(d2t):
         assert int(card[split][0]) == len(rows)
         assert len({r["id"] for r in rows}) == len(rows)
         for r in rows:
-            assert set(r) == {"id", "type", "fields", "record", "text"}
+            assert set(r) == {"id", "type", "fields", "record", "text", "input", "target"}
+            assert (r["input"], r["target"]) == (r["record"], r["text"])  # what the runner's gen task reads
             assert 3 <= len(r["fields"]) <= 4
             assert dict(kv.split(": ", 1) for kv in r["record"].split(" | ")) == r["fields"]
             for value in r["fields"].values():

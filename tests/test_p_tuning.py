@@ -9,8 +9,8 @@ from ptutor import checkpoint
 from ptutor.backbones import load_backbone
 from ptutor.data import batches
 from ptutor.methods import PromptTuning
-from ptutor.methods.p_tuning import (PTuning, PTuningConfig, export_inference, load_for_resume,
-                                     save_for_resume)
+from ptutor.checkpoint import export_inference, load_for_resume, save_for_resume
+from ptutor.methods.p_tuning import PTuning, PTuningConfig
 from ptutor.train import TrainConfig, fit
 
 P = 4

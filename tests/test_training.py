@@ -151,14 +151,13 @@ def test_experiment_command_prints_one_json_line(tmp_path):
 
 
 def test_experiment_flags_parse_to_the_config_field_types():
-    from ptutor.experiments import build_parser
+    from ptutor.experiments import parse_args
 
-    parser = build_parser()
-    args = parser.parse_args(["ner", "--method", "pt2", "--train", "a", "--test", "b",
-                              "--num-virtual-tokens", "16", "--prefix-projection", "true", "--init-std", "0.02"])
-    assert args.num_virtual_tokens == 16 and args.prefix_projection is True and args.init_std == 0.02
-    args = parser.parse_args(["ner", "--method", "pt", "--train", "a", "--test", "b", "--init-text", "tag names"])
-    assert args.init_text == "tag names"
+    args = parse_args(["ner", "--method", "pt2", "--train", "a", "--test", "b",
+                       "--num-virtual-tokens", "16", "--prefix-projection", "true", "--init-std", "0.02"])
+    assert args.options == {"num_virtual_tokens": 16, "prefix_projection": True, "init_std": 0.02}
+    args = parse_args(["ner", "--method", "pt", "--train", "a", "--test", "b", "--init-text", "tag names"])
+    assert args.options == {"init_text": "tag names"}
 
 
 def _row(method, f1, step, **config):

@@ -1,5 +1,6 @@
 """One module per method; each registers a config and a wrapper model."""
-from .base import METHODS, Method, MethodConfig, config_from_dict, freeze, inject, register, task_head
+from .base import (METHODS, InjectedLayer, Method, MethodConfig, config_from_dict, find_modules, freeze, inject,
+                   register, replace_modules, task_head)
 from .finetune import FineTuneConfig, FullFineTune, LinearProbe, ProbeConfig
 from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod
 from .p_tuning import PromptEncoder, PTuning, PTuningConfig

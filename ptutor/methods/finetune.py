@@ -7,41 +7,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Method, MethodConfig, freeze, register, task_head
+from .base import Method, MethodConfig, register, task_head
 
 
 @dataclass
 class FineTuneConfig(MethodConfig):
     method = "ft"
+    title = "full fine-tuning"
     default_lr = 1e-4
+    lr_source = "data/results/lr_sweep.jsonl"
 
 
 @register
 class FullFineTune(Method):
+    """Owns every parameter of the base; a checkpoint holds the whole model."""
+
     config_class = FineTuneConfig
+    keeps_base = False
 
     def __init__(self, base, config):
         super().__init__(base, config)
-        for p in base.parameters():
-            p.requires_grad_(True)
+        self.set_trainable()
+
+    def owns(self, name: str) -> bool:
+        return True
 
 
 @dataclass
 class ProbeConfig(MethodConfig):
     method = "probe"
+    title = "linear probe"
     default_lr = 5e-3
+    lr_source = "data/results/lr_sweep.jsonl"
 
 
 @register
 class LinearProbe(Method):
+    """Owns the task head only: the backbone's features are read, never changed."""
+
     config_class = ProbeConfig
+    keeps_base = False  # the head is part of the base model: there is no head-less base to run
 
     def __init__(self, base, config):
         super().__init__(base, config)
-        head = task_head(base)
-        if head is None:
+        if task_head(base) is None:
             raise ValueError(f"{type(base).__name__} has no task head (classifier/score) to probe; "
                              "load the backbone with a classification task")
-        freeze(base)
-        for p in head.parameters():
-            p.requires_grad_(True)
+        self.set_trainable()
+
+    @property
+    def trains_head(self) -> bool:
+        return True

@@ -7,26 +7,22 @@ matters, so `export_inference` bakes that output into a plain prompt-tuning chec
 Optional anchor tokens: real words (e.g. "?" or "is") whose frozen word embeddings sit
 among the virtual tokens.
 
-Two checkpoints, two purposes:
-  - `export_inference(model, folder)`: the final vectors only (tiny); load with
-    ptutor.checkpoint.load and you get a PromptTuning model. Training cannot resume from it.
-  - `save_for_resume(model, optimizer, folder, step)` / `load_for_resume(base, folder)`:
-    encoder weights (ptutor.checkpoint.save) + optimizer, RNG state and step, so training
-    continues exactly as if it had never stopped.
+Two checkpoints, two purposes (both in ptutor.checkpoint, the same for every method):
+  - `checkpoint.export_inference(model, folder)` saves `model.inference_form()`: here the
+    final vectors only, as a PromptTuning checkpoint (tiny). Training cannot resume from it.
+  - `checkpoint.save_for_resume(model, optimizer, folder, step)` / `load_for_resume(base,
+    folder)`: encoder weights + optimizer, RNG state and step, so training continues
+    exactly as if it had never stopped.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from .base import MethodConfig, register
 from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod, tokenizer_for
-
-TRAINING_STATE_FILE = "training_state.pt"
-
 
 class PromptEncoder(nn.Module):
     """L learned inputs -> [bidirectional LSTM] -> MLP -> (L, hidden) prompt vectors.
@@ -61,6 +57,7 @@ class PromptEncoder(nn.Module):
 @dataclass
 class PTuningConfig(MethodConfig):
     method = "ptv1"
+    title = "P-Tuning v1"
     default_lr = 1e-3
     num_virtual_tokens: int = 20
     encoder: str = "mlp"  # mlp | lstm
@@ -69,6 +66,7 @@ class PTuningConfig(MethodConfig):
     encoder_dropout: float = 0.0
     anchor_text: str | None = None  # real tokens kept among the virtual ones, e.g. " is"
     anchor_position: int = -1  # anchors go before virtual token i (-1: after all of them)
+    anchor_ids: list[int] | None = None  # the anchor's token ids; filled in from anchor_text when the method is built
     train_head: bool = True
 
     def __post_init__(self):
@@ -89,17 +87,18 @@ class PTuning(SoftPromptMethod):
     def __init__(self, base, config, *, tokenizer=None):
         super().__init__(base, config)
         embed = base.get_input_embeddings()
-        anchors = []
-        if config.anchor_text:
+        anchors = config.anchor_ids
+        if config.anchor_text and anchors is None:  # tokenised once; the ids are saved with the config
             anchors = tokenizer_for(base, tokenizer)(config.anchor_text, add_special_tokens=False)["input_ids"]
             if not anchors:
                 raise ValueError(f"anchor_text {config.anchor_text!r} has no tokens")
-        self.register_buffer("anchor_ids", torch.tensor(anchors, dtype=torch.long), persistent=False)
-        self.check_prompt_length(config.num_virtual_tokens + len(anchors))
-        self.setup_frozen_base(config.train_head)
+            self.config = dataclasses.replace(config, anchor_ids=list(anchors))
+        self.register_buffer("anchor_ids", torch.tensor(anchors or [], dtype=torch.long), persistent=False)
+        self.check_prompt_length(config.num_virtual_tokens + len(self.anchor_ids))
         self.prompt_encoder = PromptEncoder(config.num_virtual_tokens, embed.embedding_dim, config.encoder,
                                             config.encoder_hidden_size, config.encoder_num_layers,
                                             config.encoder_dropout).to(embed.weight.device)
+        self.set_trainable()
 
     @property
     def prompt_length(self) -> int:
@@ -113,49 +112,14 @@ class PTuning(SoftPromptMethod):
         i = self.config.num_virtual_tokens if self.config.anchor_position < 0 else self.config.anchor_position
         return torch.cat([virtual[:i], anchors, virtual[i:]], dim=0)
 
-
-def export_inference(model: PTuning, folder) -> dict:
-    """Save the final prompt vectors (and a trained head) as a PromptTuning checkpoint; drop the encoder."""
-    from .. import checkpoint  # imported here: checkpoint imports the methods package
-
-    flags = {n: p.requires_grad for n, p in model.base.named_parameters()}
-    with torch.no_grad():
-        vectors = model.prompt_embeddings().detach().float().cpu()
-    config = PromptTuningConfig(num_virtual_tokens=vectors.shape[0], train_head=model.config.train_head)
-    frozen = PromptTuning(model.base, config, init_embeddings=vectors)
-    try:
-        return checkpoint.save(frozen, folder, extra={"exported_from": model.config.to_dict()})
-    finally:  # PromptTuning re-froze the shared base: give the P-Tuning model its own flags back
-        for n, p in model.base.named_parameters():
+    def inference_form(self) -> PromptTuning:
+        """The final prompt vectors (anchors included) as a PromptTuning model on the same base; the encoder
+        is dropped. It computes the same outputs; training cannot continue through the encoder from it."""
+        with torch.no_grad():
+            vectors = self.prompt_embeddings().detach().float()
+        config = PromptTuningConfig(num_virtual_tokens=vectors.shape[0], train_head=self.config.train_head)
+        flags = {n: p.requires_grad for n, p in self.base.named_parameters()}
+        form = PromptTuning(self.base, config, init_embeddings=vectors.cpu())
+        for n, p in self.base.named_parameters():  # building it re-froze the shared base: restore our flags
             p.requires_grad_(flags[n])
-
-
-def save_for_resume(model: PTuning, optimizer: torch.optim.Optimizer, folder, step: int) -> dict:
-    """Everything training needs to continue: encoder (+head) weights, optimizer state, RNG state, step."""
-    from .. import checkpoint
-
-    info = checkpoint.save(model, folder)
-    state = {"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "step": step}
-    torch.save(state, Path(folder) / TRAINING_STATE_FILE)
-    return info
-
-
-def load_for_resume(base, folder, *, lr: float | None = None, weight_decay: float = 0.0):
-    """Rebuild (model, AdamW optimizer, step) from `save_for_resume`, with the RNG where it was.
-
-    Continue with `fit(model, stream, TrainConfig(..., start_step=step), optimizer=optimizer)`
-    and a batch stream that skips the `step` batches already seen.
-    """
-    from .. import checkpoint
-
-    path = Path(folder) / TRAINING_STATE_FILE
-    if not path.is_file():
-        raise checkpoint.CheckpointError(f"{path} not found: {folder} holds no training state (was it saved "
-                                         "with export_inference or checkpoint.save? use save_for_resume)")
-    model = checkpoint.load(base, folder, trainable=True)
-    state = torch.load(path, weights_only=True)
-    params = [p for p in model.parameters() if p.requires_grad]  # same order as fit() builds them
-    optimizer = torch.optim.AdamW(params, lr=lr or model.config.default_lr, weight_decay=weight_decay)
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"])
-    return model, optimizer, state["step"]
+        return form.to(self.prompt_encoder.embedding.weight.device)

@@ -19,6 +19,7 @@ reduce. We refuse a base model with checkpointing on.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -26,14 +27,16 @@ from torch import nn
 
 from transformers import DynamicCache
 
-from ..cache import KVLayout, kv_layout, prefix_cache, prefixed_forward
-from .base import Method, MethodConfig, freeze, register, task_head
+from ..arch import KVLayout, kv_layout
+from ..cache import prefix_cache, prefixed_forward
+from .base import Method, MethodConfig, register
 from .prompt_tuning import check_init, init_token_ids, tokenizer_for
 
 
 @dataclass
 class PrefixConfig(MethodConfig):
     method = "pt2"
+    title = "P-Tuning v2"
     default_lr = 5e-2  # measured best for MiniLM NER (data/results); with prefix_projection use ~1e-3
     num_virtual_tokens: int = 16  # prefix length per layer
     prefix_projection: bool = False  # True: embeddings -> two-layer tanh MLP -> keys/values (reparametrisation)
@@ -54,6 +57,9 @@ class PrefixConfig(MethodConfig):
         if self.init != "random" and self.prefix_projection:
             raise ValueError(f"init={self.init!r} sets the prefix itself; with prefix_projection=True the prefix is "
                              "an MLP's output. Use init='random' with the projection.")
+
+    def without_init(self):
+        return dataclasses.replace(self, init="random", init_text=None)
 
 
 class PrefixEncoder(nn.Module):
@@ -125,7 +131,6 @@ class PrefixTuning(Method):
                              "base.gradient_checkpointing_disable() first; the prefix itself needs little memory.")
         self.layout = kv_layout(base.config)
         self.is_causal = self.layout.arch != "bert"
-        freeze(base)
         self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
                                             config.encoder_hidden_size, config.init_std)
         if config.init != "random":
@@ -136,10 +141,23 @@ class PrefixTuning(Method):
                 self.prefix_encoder.embedding.weight.copy_(activation_prefix(base, ids))
         self.dropout = nn.Dropout(config.prefix_dropout)
         self.register_buffer("prefix_ids", torch.arange(config.num_virtual_tokens), persistent=False)
-        head = task_head(base)
-        if head is not None and config.train_head:
-            for p in head.parameters():
-                p.requires_grad_(True)
+        self.set_trainable()
+
+    def inference_form(self) -> "PrefixTuning":
+        """With a projection MLP: the same prefix as a plain table (the MLP's output), which computes the same
+        outputs with fewer tensors to store. Without one: the model itself."""
+        if not self.config.prefix_projection:
+            return self
+        with torch.no_grad():
+            table = self.prefix_encoder(self.prefix_ids[None])[0].detach().clone()
+        config = dataclasses.replace(self.config, prefix_projection=False, encoder_hidden_size=0)
+        flags = {n: p.requires_grad for n, p in self.base.named_parameters()}
+        form = PrefixTuning(self.base, config)
+        for n, p in self.base.named_parameters():  # building it re-froze the shared base: restore our flags
+            p.requires_grad_(flags[n])
+        with torch.no_grad():
+            form.prefix_encoder.embedding.weight.copy_(table)
+        return form.to(table.device)
 
     def key_values(self, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The prefix as per-layer (key, value) for a batch (the same prefix for every row)."""
@@ -160,6 +178,8 @@ class PrefixTuning(Method):
         return None  # BERT's own default: positions P..P+L-1
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
+        if not self.active:  # inside disable_adapter(): the base model alone
+            return self.base(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         for key in ("cache", "past_key_values"):
             if kwargs.get(key) is not None:
                 raise ValueError(f"PrefixTuning builds its own prefix cache; do not pass {key}=")
@@ -175,6 +195,8 @@ class PrefixTuning(Method):
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
         """Continue left-padded prompts from a fresh prefix cache; returns prompt ids + new ids."""
+        if not self.active:
+            return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         if not self.is_causal:
             raise ValueError(f"generate needs a causal LM; this is a {self.layout.arch} encoder")
         if attention_mask is None:

@@ -11,6 +11,7 @@ P-Tuning (p_tuning.py) computes it with a small network instead.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -18,15 +19,8 @@ import torch
 from torch import nn
 
 from ..data import IGNORE_INDEX
-from .base import Method, MethodConfig, freeze, register, task_head
-
-
-def position_table_size(model: nn.Module) -> int | None:
-    """Rows of a learned absolute position table (BERT, GPT-2); None for rotary models (Llama, Qwen2)."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Embedding) and (name.endswith("position_embeddings") or name.endswith("wpe")):
-            return module.num_embeddings
-    return None
+from ..arch import is_causal_lm, position_table_size
+from .base import Method, MethodConfig, register
 
 
 def tokenizer_for(base: nn.Module, tokenizer=None):
@@ -51,13 +45,6 @@ class SoftPromptMethod(Method):
     now the first virtual token ([CLS] sits right after the prompt); the prompt learns
     to play that role. peft does the same, and so the logits match peft's.
     """
-
-    def setup_frozen_base(self, train_head: bool) -> None:
-        freeze(self.base)
-        head = task_head(self.base)
-        if train_head and head is not None:
-            for p in head.parameters():
-                p.requires_grad_(True)
 
     def prompt_embeddings(self) -> torch.Tensor:  # (P, hidden)
         raise NotImplementedError
@@ -103,6 +90,10 @@ class SoftPromptMethod(Method):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, inputs_embeds=None,
                 **kwargs):
+        if not self.active:  # inside disable_adapter(): the base model alone
+            extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+            return self.base(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
+                             inputs_embeds=inputs_embeds, **extra, **kwargs)
         inputs_embeds, attention_mask, extra = self._with_prompt(input_ids, attention_mask, token_type_ids,
                                                                  inputs_embeds)
         P = self.prompt_length
@@ -115,8 +106,9 @@ class SoftPromptMethod(Method):
 
     def generate(self, input_ids=None, attention_mask=None, **kwargs):
         """Greedy/sampled continuation through inputs_embeds; returns input_ids + new ids (as transformers)."""
-        can = getattr(self.base, "can_generate", None)
-        if can is None or not can() or getattr(self.base.config, "is_encoder_decoder", False):
+        if not self.active:
+            return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        if not is_causal_lm(self.base):
             raise TypeError(f"{type(self.base).__name__} cannot generate text: it is not a causal LM. "
                             "Load a causal backbone with load_backbone(preset, 'causal-lm').")
         with torch.no_grad():
@@ -136,6 +128,7 @@ class SoftPromptMethod(Method):
 @dataclass
 class PromptTuningConfig(MethodConfig):
     method = "pt"
+    title = "prompt tuning"
     default_lr = 3e-2  # soft prompts want large LRs (Lester et al. used 0.3 with Adafactor)
     num_virtual_tokens: int = 20
     init: str = "random"  # random | vocab (embeddings of random vocabulary tokens) | text (of init_text)
@@ -146,6 +139,9 @@ class PromptTuningConfig(MethodConfig):
         if self.num_virtual_tokens < 1:
             raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
         check_init(self.init, self.init_text)
+
+    def without_init(self):
+        return dataclasses.replace(self, init="random", init_text=None)
 
 
 def check_init(init: str, init_text: str | None) -> None:
@@ -199,8 +195,8 @@ class PromptTuning(SoftPromptMethod):
         if tuple(init_embeddings.shape) != expected:
             raise ValueError(f"init_embeddings has shape {tuple(init_embeddings.shape)}, expected {expected} "
                              "(num_virtual_tokens, the backbone's hidden size)")
-        self.setup_frozen_base(config.train_head)
         self.prompt = nn.Parameter(init_embeddings.detach().clone().to(embed.weight.device, torch.float32))
+        self.set_trainable()
 
     @property
     def prompt_length(self) -> int:
