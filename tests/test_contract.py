@@ -1,0 +1,182 @@
+"""The method contract, checked once for every registered method on every backbone family it applies to.
+
+A new method gets all of this by registering: ownership decides what trains; what it does
+not own stays bit-identical; save -> load gives the same outputs without re-running
+initialisation; train 2N == train N, save, resume, train N; the base runs alone inside
+disable_adapter(); and the runner runs it on both tasks.
+"""
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+
+from ptutor import checkpoint
+from ptutor.backbones import load_backbone
+from ptutor.data import NER_LABELS, batches, read_jsonl
+from ptutor.experiments import run
+from ptutor.methods import METHODS, inject
+from ptutor.tasks import GenTask, NerTask
+from ptutor.train import TrainConfig, fit
+
+from test_training import toy_sentences
+
+# the smallest useful config of each method (defaults where they are already small)
+SMALL = {"pt": dict(num_virtual_tokens=3), "ptv1": dict(num_virtual_tokens=3, encoder_hidden_size=16),
+         "pt2": dict(num_virtual_tokens=3, prefix_dropout=0.1)}
+BACKBONES = [("tiny-bert", "token-classification"), ("tiny-gpt2", "causal-lm"), ("tiny-llama", "causal-lm"),
+             ("tiny-glm", "causal-lm")]
+NEEDS_HEAD = {"probe"}
+D2T = Path(__file__).resolve().parent.parent / "data" / "d2t" / "train.jsonl"  # methods that only make sense with a task head
+
+
+def cases():
+    for method, (preset, task) in itertools.product(sorted(METHODS), BACKBONES):
+        if method in NEEDS_HEAD and task == "causal-lm":
+            continue
+        yield pytest.param(method, preset, task, id=f"{method}-{preset}")
+
+
+def make(method, preset, task, seed=0):
+    base, tok = load_backbone(preset, task, seed=seed, **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    torch.manual_seed(seed)
+    return inject(base, METHODS[method].config_class(**SMALL.get(method, {}))), tok
+
+
+def rows_for(task, tok):
+    if task == "causal-lm":
+        return GenTask().encode(read_jsonl(D2T)[:16], tok, max_length=32)
+    return NerTask().encode(toy_sentences(16), tok)
+
+
+def stream(rows, seed=0):
+    return batches(rows, 4, pad_id=0, shuffle=True, seed=seed)
+
+
+def probe_batch(task, tok):
+    ids = torch.randint(1000, 2000, (2, 6))
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+@pytest.mark.parametrize("method,preset,task", list(cases()))
+def test_ownership_decides_what_trains_and_the_rest_stays_bit_identical(method, preset, task):
+    model, tok = make(method, preset, task)
+    owned = model.owned_parameters()
+    assert owned, "a method must own something to train"
+    for name, p in model.named_parameters():
+        assert p.requires_grad == model.owns(name), name
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    fit(model, stream(rows_for(task, tok)), TrainConfig(lr=1e-2, steps=3, progress=False), device=torch.device("cpu"))
+    after = dict(model.named_parameters())
+    assert all(torch.equal(before[n], after[n]) for n in before if n not in owned), "a frozen weight moved"
+    assert any(not torch.equal(before[n], after[n]) for n in owned), "no owned parameter trained"
+    assert set(model.trainable_state_dict()) == set(owned)
+
+
+@pytest.mark.parametrize("method,preset,task", list(cases()))
+def test_save_then_load_gives_identical_outputs(method, preset, task, tmp_path):
+    model, tok = make(method, preset, task)
+    fit(model, stream(rows_for(task, tok)), TrainConfig(lr=1e-2, steps=2, progress=False), device=torch.device("cpu"))
+    checkpoint.save(model, tmp_path)
+    fresh, _ = load_backbone(preset, task, seed=0, with_tokenizer=False,  # the same frozen base, untrained
+                             **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    loaded = checkpoint.load(fresh, tmp_path)
+    assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
+    batch = probe_batch(task, tok)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(**batch).logits, loaded(**batch).logits)
+
+
+@pytest.mark.parametrize("method,preset,task", list(cases()))
+def test_train_2n_equals_train_n_save_resume_train_n(method, preset, task, tmp_path):
+    N, lr = 3, 1e-2
+    model, tok = make(method, preset, task)
+    rows = rows_for(task, tok)
+    start = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    full = fit(model, stream(rows), TrainConfig(lr=lr, steps=2 * N, progress=False), device=torch.device("cpu"))
+    want = model.trainable_state_dict()
+
+    first, _ = make(method, preset, task)
+    first.load_state_dict({**first.state_dict(), **start})
+    opt = torch.optim.AdamW([p for p in first.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    h1 = fit(first, itertools.islice(stream(rows), N), TrainConfig(lr=lr, steps=2 * N, progress=False),
+             optimizer=opt, device=torch.device("cpu"))
+    checkpoint.save_for_resume(first, opt, tmp_path, step=N)
+    torch.manual_seed(123)  # whatever runs in between must not matter
+    base, _ = load_backbone(preset, task, seed=0, with_tokenizer=False,
+                            **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    resumed, opt2, step = checkpoint.load_for_resume(base, tmp_path, method=method)
+    h2 = fit(resumed, itertools.islice(stream(rows), N, None),
+             TrainConfig(lr=lr, steps=2 * N, start_step=step, progress=False), optimizer=opt2,
+             device=torch.device("cpu"))
+    assert h1.losses + h2.losses == pytest.approx(full.losses, abs=1e-5)
+    got = resumed.trainable_state_dict()
+    assert all(torch.allclose(got[k], want[k], atol=1e-5) for k in want)
+
+
+@pytest.mark.parametrize("method,preset,task", list(cases()))
+def test_disable_adapter_runs_the_base_alone(method, preset, task):
+    model, tok = make(method, preset, task)
+    batch = probe_batch(task, tok)
+    if not model.keeps_base:
+        with pytest.raises(ValueError, match="no unchanged base"):
+            with model.disable_adapter():
+                pass
+        return
+    pristine, _ = load_backbone(preset, task, seed=0, with_tokenizer=False,
+                                **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    model.eval()
+    with torch.no_grad():
+        with model.disable_adapter():
+            alone = model(**batch).logits
+        on = model(**batch).logits
+        assert torch.equal(alone, pristine(**batch).logits)
+        assert not torch.equal(on, alone), "the method changed nothing"
+    assert model.active
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("task", ["ner", "gen"])
+def test_the_runner_runs_every_method_on_both_tasks(method, task, tmp_path):
+    if task == "gen" and method in NEEDS_HEAD:
+        pytest.skip(f"{method} needs a task head; a causal LM has none")
+    if task == "ner":
+        data = toy_sentences(24)
+        model = "tiny-bert"
+    else:
+        data = read_jsonl(D2T)[:24]
+        model = "tiny-llama"
+    result = run(task, method, model, data, data[:6], dev=data[:4], steps=2, save=str(tmp_path / "ckpt"),
+                 **SMALL.get(method, {}))
+    assert result["steps"] == 2 and result["method"] == method and result["task"] == task
+    assert result["metric"] == ("f1" if task == "ner" else "bleu")
+    assert result["primary"] == result[result["metric"]] and f"dev_{result['metric']}" in result
+    assert 0 < result["trainable_params"] <= result["total_params"] and result["checkpoint_bytes"] > 0
+    assert {"versions", "hardware", "seed", "tokens_per_second", "peak_mb"} <= set(result)
+
+
+def test_extra_batch_keys_survive_the_data_path():
+    rows = [{"input_ids": [1, 2, 3], "attention_mask": [1, 1, 1], "labels": [0, 1, 2], "adapter": "a", "task_id": 0},
+            {"input_ids": [4, 5], "attention_mask": [1, 1], "labels": [1, 1], "adapter": "b", "task_id": 1}]
+    batch = next(batches(rows, 2))
+    assert batch["adapter"] == ["a", "b"] and batch["task_id"].tolist() == [0, 1]
+    assert batch["labels"].tolist() == [[0, 1, 2], [1, 1, -100]]
+
+
+def test_loading_does_not_rerun_initialisation(tmp_path, monkeypatch):
+    """A text-initialised prefix needs the tokenizer and a forward pass to start; loading needs neither."""
+    from ptutor.methods import PrefixConfig, prefix as prefix_module
+
+    base, tok = load_backbone("tiny-llama", "causal-lm")
+    model = inject(base, PrefixConfig(num_virtual_tokens=4, init="text", init_text="Write a sentence."), tokenizer=tok)
+    checkpoint.save(model, tmp_path)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("initialisation ran again while loading")
+
+    monkeypatch.setattr(prefix_module, "activation_prefix", boom)
+    monkeypatch.setattr(prefix_module, "tokenizer_for", boom)
+    loaded = checkpoint.load(load_backbone("tiny-llama", "causal-lm", with_tokenizer=False)[0], tmp_path)
+    assert loaded.config.init == "text"  # the saved config is kept as it was
+    assert torch.equal(loaded.prefix_encoder.embedding.weight, model.prefix_encoder.embedding.weight)
