@@ -84,13 +84,14 @@ def _backbone(task: Task, model, seed: int, dtype):
 
 def run(task: str | Task, method: str, model, train, test, dev=None, minutes: float | None = None,
         steps: int | None = None, seed: int = 0, *, lr: float | None = None, batch_size: int | None = None,
-        max_length: int | None = None, warmup: float = 0.06, schedule: str = "linear", eval_every: int | None = None,
+        max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06, schedule: str = "linear", eval_every: int | None = None,
         device: str | None = None, dtype: torch.dtype = torch.float32, save: str | None = None,
         out: str | None = None, progress: bool = False, return_model: bool = False, **options):
     """Train `method` on `task` with backbone `model` (a preset name or a loaded (model, tokenizer)) and
     score it on `test` (and `dev`, if given). `train`/`test`/`dev` are file paths or lists of items.
 
-    Budget: `minutes` and/or `steps` (neither: 3 minutes). Other keyword arguments are the
+    Budget: `minutes` and/or `steps` (neither: 3 minutes). `train_limit` trains on a seeded
+    random sample of that many training items (a low-resource setting, or a learning curve). Other keyword arguments are the
     method's options (e.g. num_virtual_tokens=16). Returns one stamped dict (and the trained
     model with return_model=True); `out` appends the dict to a JSON-lines results log.
     """
@@ -101,6 +102,11 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     train_config = TrainConfig(lr=lr or config.default_lr, steps=steps, minutes=minutes, warmup=warmup,
                                schedule=schedule, seed=seed, progress=progress, eval_every=eval_every)
     train_items = load_items(task, train, "training")
+    if train_limit is not None:
+        if train_limit < 1:
+            raise ValueError(f"train_limit must be at least 1, got {train_limit}")
+        order = torch.randperm(len(train_items), generator=torch.Generator().manual_seed(1234)).tolist()
+        train_items = [train_items[i] for i in sorted(order[:train_limit])]  # the same sample for every seed
     test_items = load_items(task, test, "test")
     dev_items = load_items(task, dev, "dev") if dev is not None else None
     seed_everything(seed)
@@ -117,7 +123,10 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
                     if k != "examples"}
     hist = fit(wrapped, stream, train_config, device=device, eval_fn=eval_fn)
     t0 = time.perf_counter()
-    scores = task.evaluate(wrapped, test_items, tok, max_length=max_length)
+    if dev is not None and dev == test:  # a sweep scored on dev only: the final dev scores are the test scores
+        scores = {k[len("dev_"):]: v for k, v in hist.evals[-1].items() if k.startswith("dev_")}
+    else:
+        scores = task.evaluate(wrapped, test_items, tok, max_length=max_length)
     eval_seconds = time.perf_counter() - t0
     trainable, total = count_parameters(wrapped)
     result = {"task": task.name, "method": method, "model": model if isinstance(model, str) else
@@ -129,6 +138,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
               "tokens_per_second": round(stream.tokens / hist.train_seconds, 1) if hist.train_seconds else None,
               "train_seconds": round(hist.train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
               "peak_mb": round(hist.peak_mb, 1), "lr": train_config.lr, "batch_size": batch_size,
+              "train_items": len(train_items),
               "budget": {"minutes": minutes, "steps": steps}, "seed": seed, "device": str(device),
               "config": wrapped.config.to_dict(), "versions": versions(), "hardware": hardware()}
     if hist.evals:
@@ -226,6 +236,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=_positive(int), default=None,
                        help=f"default {TASKS[name].batch_size}")
         p.add_argument("--max-length", type=_positive(int), default=None, help=f"default {TASKS[name].max_length}")
+        p.add_argument("--train-limit", type=_positive(int), default=None,
+                       help="train on a fixed random sample of this many training items")
         p.add_argument("--warmup", type=float, default=0.06)
         p.add_argument("--schedule", default="linear", choices=["linear", "constant"])
         p.add_argument("--eval-every", type=_positive(int), default=None, help="also score dev every N steps")
@@ -277,6 +289,7 @@ def main(argv=None) -> int:
     for lr in lrs:
         result = run(args.task, args.method, args.model, args.train, args.test, args.dev, minutes=args.minutes,
                      steps=args.steps, seed=args.seed, lr=lr, batch_size=args.batch_size, max_length=args.max_length,
+                     train_limit=args.train_limit,
                      warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every, device=args.device,
                      save=args.save, out=args.out, progress=not args.quiet, **args.options)
         print(json.dumps(result), flush=True)
