@@ -92,8 +92,9 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
 
     Budget: `minutes` and/or `steps` (neither: 3 minutes). `train_limit` trains on a seeded
     random sample of that many training items (a low-resource setting, or a learning curve). Other keyword arguments are the
-    method's options (e.g. num_virtual_tokens=16). Returns one stamped dict (and the trained
-    model with return_model=True); `out` appends the dict to a JSON-lines results log.
+    method's options (e.g. num_virtual_tokens=16). Returns one stamped dict, or with
+    return_model=True the triple (dict, trained model, training History); `out` appends the
+    dict to a JSON-lines results log.
     """
     task = get_task(task) if isinstance(task, str) else task
     config = method_config(method, options)
@@ -147,7 +148,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
         result["checkpoint_bytes"] = checkpoint.save(wrapped, save)["bytes"]
     if out:
         append_jsonl(result, out)
-    return (result, wrapped) if return_model else result
+    return (result, wrapped, hist) if return_model else result
 
 
 def sweep(task, method: str, model, train, test, dev, lrs: list[float], **kwargs) -> list[dict]:

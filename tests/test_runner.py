@@ -1,0 +1,156 @@
+"""The experiment runner and the checkpoints it writes, fed bad input the way a new user would."""
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from ptutor import checkpoint
+from ptutor.backbones import load_backbone
+from ptutor.checkpoint import CheckpointError
+from ptutor.data import NER_LABELS, read_jsonl
+from ptutor.experiments import _field_parser, best_lr, method_config, parse_args, run
+from ptutor.methods import PrefixConfig, PromptTuningConfig, inject
+from ptutor.tasks import GenTask, TaskDataError
+from ptutor.textgen import generation_scores, input_values, mentions_all, rouge_l
+
+from test_contract import D2T
+from test_training import toy_sentences
+
+
+def cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "ptutor.experiments", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_a_training_set_smaller_than_the_batch_still_trains(tmp_path):
+    """It used to hang at 100% CPU: the shuffled stream never yielded a full batch."""
+    result = run("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), steps=4, batch_size=16)
+    assert result["steps"] == 4 and result["train_items"] == 3
+
+
+def test_a_non_positive_budget_is_refused_not_run_forever(tmp_path):
+    with pytest.raises(ValueError, match="minutes must be a positive"):
+        run("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), minutes=-1)
+    out = cli("ner", "--method", "ft", "--train", "x", "--test", "y", "--minutes", "-1")
+    assert out.returncode == 2 and "--minutes: must be positive, got -1" in out.stderr
+
+
+def test_an_option_of_another_method_is_an_error_naming_its_owner():
+    with pytest.raises(ValueError, match="num_virtual_tokens belongs to pt, pt2, ptv1"):
+        method_config("ft", {"num_virtual_tokens": 5})
+    out = cli("ner", "--method", "ft", "--train", "x", "--test", "y", "--num-virtual-tokens", "5")
+    assert out.returncode == 2 and "--num-virtual-tokens is an option of method pt, pt2, ptv1, not of ft" in out.stderr
+    out = cli("ner", "--method", "ft", "--train", "x", "--test", "y", "--no-such-flag", "1")
+    assert out.returncode == 2 and "unrecognized arguments: --no-such-flag" in out.stderr
+
+
+def test_help_after_a_method_lists_its_own_options_with_its_own_defaults():
+    pt2 = cli("ner", "--method", "pt2", "--help").stdout
+    pt = cli("ner", "--method", "pt", "--help").stdout
+    assert "--prefix-projection" in pt2 and "--prefix-projection" not in pt
+    assert "--num-virtual-tokens NUM_VIRTUAL_TOKENS\n                        (default 16)" in pt2
+    assert "--num-virtual-tokens NUM_VIRTUAL_TOKENS\n                        (default 20)" in pt
+    assert "--num-virtual-tokens" not in cli("ner", "--method", "ft", "--help").stdout
+
+
+def test_list_and_bool_options_parse():
+    @dataclass
+    class Demo:
+        target_modules: list[str] | None = None
+        ranks: list[int] | None = None
+        flag: bool = False
+
+    assert _field_parser(Demo, "target_modules", None)("q_proj, v_proj") == ["q_proj", "v_proj"]
+    assert _field_parser(Demo, "ranks", None)("4,8") == [4, 8]
+    assert _field_parser(Demo, "flag", False)("true") is True
+    with pytest.raises(Exception, match="expected true or false"):
+        _field_parser(Demo, "flag", False)("maybe")
+    args = parse_args(["gen", "--method", "pt2", "--train", "a", "--test", "b", "--lr", "1e-3,3e-3"])
+    assert args.lr == [1e-3, 3e-3] and args.model == "smollm2-135m"
+
+
+def test_a_gen_row_without_input_or_target_names_file_and_line(tmp_path):
+    f = tmp_path / "rows.jsonl"
+    f.write_text(json.dumps({"input": "a: 1", "target": "One."}) + "\n\n" + json.dumps({"input": "b: 2"}) + "\n")
+    with pytest.raises(TaskDataError, match=r"rows.jsonl:3: .*'target' missing or empty"):
+        GenTask().read(f)
+    f.write_text("{oops\n")
+    with pytest.raises(TaskDataError, match=r"rows.jsonl:1: not a JSON line"):
+        GenTask().read(f)
+
+
+def test_an_empty_test_set_is_an_error(tmp_path):
+    with pytest.raises(TaskDataError, match="the test set is empty"):
+        run("ner", "probe", "tiny-bert", toy_sentences(3), [], steps=1)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(TaskDataError, match="no rows"):
+        run("gen", "pt", "tiny-llama", str(D2T), str(empty), steps=1)
+
+
+def test_generation_on_an_encoder_is_refused_with_the_fix():
+    rows = read_jsonl(D2T)[:4]
+    with pytest.raises(ValueError, match="task 'gen' cannot use backbone 'tiny-bert'.*causal preset"):
+        run("gen", "pt", "tiny-bert", rows, rows, steps=1)
+    base, tok = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS)
+    with pytest.raises(ValueError, match="needs a causal LM"):
+        run("gen", "pt", (base, tok), rows, rows, steps=1)
+
+
+def test_a_checkpoint_for_another_base_or_format_is_refused(tmp_path):
+    llama, _ = load_backbone("tiny-llama", "causal-lm", with_tokenizer=False)
+    checkpoint.save(inject(llama, PrefixConfig(num_virtual_tokens=2)), tmp_path / "llama")
+    glm, _ = load_backbone("tiny-glm", "causal-lm", with_tokenizer=False)
+    with pytest.raises(CheckpointError, match="preset 'tiny-llama' in the checkpoint, 'tiny-glm' in the model"):
+        checkpoint.load(glm, tmp_path / "llama")
+    bf16, _ = load_backbone("tiny-llama", "causal-lm", with_tokenizer=False, dtype=torch.bfloat16)
+    with pytest.raises(CheckpointError, match="dtype 'float32' in the checkpoint, 'bfloat16'"):
+        checkpoint.load(bf16, tmp_path / "llama")
+    meta_file = tmp_path / "llama" / "ptutor_method.json"
+    meta = json.loads(meta_file.read_text())
+    meta["format"] = 1
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="format 1; this ptutor reads format 2"):
+        checkpoint.load(llama, tmp_path / "llama")
+
+
+def test_a_resume_file_from_another_method_is_refused(tmp_path):
+    base, _ = load_backbone("tiny-llama", "causal-lm", with_tokenizer=False)
+    pt = inject(base, PromptTuningConfig(num_virtual_tokens=2))
+    opt = torch.optim.AdamW([p for p in pt.parameters() if p.requires_grad])
+    checkpoint.save_for_resume(pt, opt, tmp_path / "a", step=1)
+    with pytest.raises(CheckpointError, match="training state of method 'pt'.*you asked for 'pt2'"):
+        checkpoint.load_for_resume(base, tmp_path / "a", method="pt2")
+    pt2 = inject(load_backbone("tiny-llama", "causal-lm", with_tokenizer=False)[0], PrefixConfig(num_virtual_tokens=2))
+    checkpoint.save(pt2, tmp_path / "a")  # weights of another method over the training state of the first
+    with pytest.raises(CheckpointError, match="training state of method 'pt', but the folder's weights are method 'pt2'"):
+        checkpoint.load_for_resume(base, tmp_path / "a")
+
+
+def test_a_sweep_needs_dev_and_best_lr_picks_on_dev():
+    out = cli("ner", "--method", "probe", "--train", "x", "--test", "y", "--lr", "1e-3,1e-2")
+    assert out.returncode != 0 and "picks on dev: add --dev FILE" in out.stderr
+    rows = [{"method": "pt2", "metric": "f1", "lr": lr, "dev_f1": f1, "f1": 1 - f1}
+            for lr, f1 in [(1e-2, 0.5), (3e-2, 0.7), (1e-1, 0.6)]]
+    assert best_lr(rows, "pt2")["lr"] == 3e-2
+    with pytest.raises(ValueError, match="no rows with a dev score"):
+        best_lr(rows, "ft")
+
+
+def test_gen_scores_multi_reference_bleu_rouge_and_mentions():
+    inputs = ["name[Aroma] | food[Thai] | area[riverside]", "name[Blue Fig] | food[Greek]"]
+    refs = [["Aroma serves Thai food by the river.", "By the river, Aroma offers Thai food."],
+            ["Blue Fig serves Greek food."]]
+    perfect = generation_scores(inputs, refs, ["By the river, Aroma offers Thai food.", "Blue Fig serves Greek food."])
+    assert perfect["bleu"] == pytest.approx(100) and perfect["rouge_l"] == pytest.approx(100)
+    assert perfect["mentions_all"] == 1.0
+    assert input_values(inputs[0]) == ["Aroma", "Thai", "riverside"]
+    # "riverside" is paraphrased by every reference, so it is not required; "Thai" is
+    assert mentions_all(inputs[0], refs[0], "Aroma is by the river and serves Thai food.")
+    assert not mentions_all(inputs[0], refs[0], "Aroma is by the river.")
+    assert rouge_l("a b c d", "a x c d") == pytest.approx(0.75)
+    worse = generation_scores(inputs, refs, ["Aroma is a place.", "Blue Fig."])
+    assert worse["bleu"] < 30 and worse["mentions_all"] == 0.0
