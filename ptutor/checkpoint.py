@@ -168,12 +168,13 @@ def save_for_resume(model: Method, optimizer: torch.optim.Optimizer, folder, ste
 
 
 def load_for_resume(base, folder, *, lr: float | None = None, weight_decay: float = 0.0,
-                    method: str | None = None) -> Resumed:
+                    method: str | None = None, device: str | torch.device | None = None) -> Resumed:
     """Rebuild (model, AdamW optimizer, step[, scaler]) from `save_for_resume`, RNGs where they were.
 
     Continue with `fit(model, stream, TrainConfig(..., start_step=step), optimizer=optimizer,
     scaler=resumed.scaler)` and a batch stream that skips the `step` batches already seen.
-    `method` (e.g. "ptv1"), when given, must be the method that saved the folder.
+    `method` (e.g. "ptv1"), when given, must be the method that saved the folder. Pass the
+    `device` training continues on: the optimizer's state is loaded onto the parameters' device.
     """
     path = Path(folder) / TRAINING_STATE_FILE
     if not path.is_file():
@@ -187,6 +188,8 @@ def load_for_resume(base, folder, *, lr: float | None = None, weight_decay: floa
                               f"method {meta['method']!r}" + (f" and you asked for {method!r}" if method else "")
                               + ": resume only from a folder written by one save_for_resume call.")
     model = load(base, folder, trainable=True)
+    if device is not None:
+        model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]  # same order as fit() builds them
     optimizer = torch.optim.AdamW(params, lr=lr or model.config.default_lr, weight_decay=weight_decay)
     optimizer.load_state_dict(state["optimizer"])

@@ -83,6 +83,7 @@ class History:
     peak_mb: float = 0.0
     trainable_params: int = 0
     total_params: int = 0
+    scaler: object = None  # the fp16 GradScaler fit used (pass it to checkpoint.save_for_resume), else None
 
     @property
     def steps(self) -> int:
@@ -135,7 +136,7 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
     amp = config.mixed_precision if config.mixed_precision is not None else device.type == "cuda"
     if scaler is None and amp and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         scaler = torch.amp.GradScaler("cuda")  # fp16 needs loss scaling; bf16 does not
-    hist = History()
+    hist = History(scaler=scaler)
     hist.trainable_params, hist.total_params = count_parameters(model)
     budget = config.minutes * 60 if config.minutes else None
     reset_peak_memory(device)

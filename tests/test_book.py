@@ -126,6 +126,24 @@ def test_every_toc_page_is_built(book):
             assert "cell_output" in page, f"{nb.name} has stored outputs but its page shows none"
 
 
+def _markdown_tables(nb: Path) -> int:
+    """How many pipe tables the notebook's stored cell outputs hold as text/markdown."""
+    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    outputs = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    texts = ["".join(o.get("data", {}).get("text/markdown", "")) for o in outputs]
+    return sum(bool(re.search(r"^\|.*\|\s*$\n^\|[-:| ]+\|\s*$", t, re.M)) for t in texts)
+
+
+def test_results_tables_render_as_tables(book):
+    """A table printed by code must reach the reader as an HTML table, not a paragraph of `|` text."""
+    html, _, _ = book
+    for nb in toc_notebooks():
+        page = (html / nb.relative_to(ROOT).with_suffix(".html")).read_text(encoding="utf-8")
+        assert not re.search(r"<p>\|[^<]*\|", page), f"{nb.name}: a markdown table shows as raw text"
+        tables = _markdown_tables(nb)
+        assert page.count("<table") >= tables, f"{nb.name}: {tables} tables in its outputs, fewer on the page"
+
+
 def test_bibliography_resolves(book):
     html, _, _ = book
     bib = (html / "book" / "bibliography.html").read_text(encoding="utf-8")

@@ -84,3 +84,28 @@ def test_a_checkpoint_saved_on_cuda_loads_on_cpu(tmp_path):
         want = model(input_ids=ids.to(CUDA)).logits.cpu()
         got = again(input_ids=ids).logits
     assert (want - got).abs().max() < 1e-3
+
+
+def test_resume_on_cuda_restores_the_cuda_rng_and_the_fp16_grad_scaler(tmp_path):
+    """Dropout on cuda draws from the CUDA generator; fp16 training keeps a loss scale: a resume keeps both."""
+    import itertools
+
+    def model():
+        base, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+        torch.manual_seed(0)
+        return inject(base, PrefixConfig(num_virtual_tokens=4, prefix_dropout=0.2)).to(CUDA)
+
+    config = lambda **kw: TrainConfig(lr=1e-2, steps=8, mixed_precision=True, progress=False, **kw)  # noqa: E731
+    whole = model()
+    h_whole = fit(whole, _tagging_batches(8), config(), device=CUDA)
+    half = model()
+    opt = torch.optim.AdamW([p for p in half.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
+    h1 = fit(half, itertools.islice(_tagging_batches(8), 4), config(), device=CUDA, optimizer=opt)
+    checkpoint.save_for_resume(half, opt, tmp_path, step=4, scaler=h1.scaler)
+    torch.cuda.manual_seed_all(123)  # whatever runs in between must not matter
+    resumed = checkpoint.load_for_resume(load_backbone("tiny-bert", "token-classification", labels=NER_LABELS,
+                                                       with_tokenizer=False)[0], tmp_path, device=CUDA)
+    h2 = fit(resumed.model, itertools.islice(_tagging_batches(8), 4, None), config(start_step=4), device=CUDA,
+             optimizer=resumed.optimizer, scaler=resumed.scaler)
+    assert (resumed.scaler is None) == (h1.scaler is None)  # bf16 GPUs need no scaler; fp16 ones keep theirs
+    assert h1.losses + h2.losses == pytest.approx(h_whole.losses, abs=1e-4)
