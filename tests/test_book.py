@@ -210,3 +210,21 @@ def test_every_notebook_cell_has_an_id():
     missing = {str(nb.relative_to(ROOT)): [i for i, c in enumerate(json.loads(nb.read_text())["cells"]) if "id" not in c]
                for nb in toc_notebooks()}
     assert not any(missing.values()), f"cells without an id (open and save in Jupyter, or nbformat.validator.normalize): {missing}"
+
+
+ROADMAP = {0: "setup", 1: "prompt tuning", 2: "P-Tuning v1", 3: "P-Tuning v2 NER", 4: "deep prompts for generation",
+           5: "LoRA", 6: "QLoRA", 7: "shoot-out"}
+
+
+def test_chapter_references_name_chapters_of_the_book():
+    """`chapter N` in any page must be a chapter of the book's plan (0-7), and each written chapter's
+    file must carry its number, so a reference cannot point at a chapter that does not exist."""
+    pages = [*toc_notebooks(), *(ROOT / "book").glob("*.md")]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for n in map(int, re.findall(r"\b[Cc]hapters? (\d+)\b", text)):
+            assert n in ROADMAP, f"{page.name} refers to chapter {n}; the book has chapters 0-7"
+    for nb in toc_notebooks():
+        if re.match(r"\d\d_", nb.name):
+            title = json.loads(nb.read_text(encoding="utf-8"))["cells"][0]["source"][0]
+            assert title.startswith(f"# {int(nb.name[:2])}."), f"{nb.name}: title {title!r} lacks its number"
