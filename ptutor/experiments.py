@@ -100,7 +100,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     config = method_config(method, options)
     if minutes is None and steps is None:
         minutes = DEFAULT_MINUTES
-    train_config = TrainConfig(lr=lr or config.default_lr, steps=steps, minutes=minutes, warmup=warmup,
+    train_config = TrainConfig(lr=lr or config.lr_for(task.name), steps=steps, minutes=minutes, warmup=warmup,
                                schedule=schedule, seed=seed, progress=progress, eval_every=eval_every)
     train_items = load_items(task, train, "training")
     if train_limit is not None:
@@ -233,7 +233,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--lr", type=_lr_list, default=None,
                        help="learning rate; several comma-separated values run a sweep (needs --dev). Default: the "
-                            "method's default_lr")
+                            "method's LR for this task (picked by the committed sweeps)")
         p.add_argument("--batch-size", type=_positive(int), default=None,
                        help=f"default {TASKS[name].batch_size}")
         p.add_argument("--max-length", type=_positive(int), default=None, help=f"default {TASKS[name].max_length}")
@@ -307,24 +307,57 @@ def run_name(row: dict) -> str:
     return title + (f" ({', '.join(changed)})" if changed else "")
 
 
+def _spread(values: list[float]) -> float:
+    """Sample standard deviation (0 for a single value)."""
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Group runs that differ only in their seed; per group: mean and spread of the task metric, mean step
+    time, peak memory and steps, and the seeds. Groups keep the order of their first run."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (r.get("task"), r["method"], r.get("model"), r["lr"], r.get("train_items"),
+               json.dumps(r["config"], sort_keys=True))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for runs in groups.values():
+        metric = runs[0].get("metric", "f1")
+        scores = [r.get("primary", r.get(metric)) for r in runs]
+        mean = lambda k: sum(r[k] for r in runs) / len(runs)  # noqa: E731
+        out.append({"name": run_name(runs[0]), "method": runs[0]["method"], "metric": metric, "lr": runs[0]["lr"],
+                    "seeds": [r.get("seed") for r in runs], "score": sum(scores) / len(scores),
+                    "spread": _spread(scores), "steps": mean("steps"), "step_seconds": mean("step_seconds"),
+                    "peak_mb": mean("peak_mb") if all("peak_mb" in r for r in runs) else None,
+                    "trainable_params": runs[0]["trainable_params"], "total_params": runs[0]["total_params"]})
+    return out
+
+
 def results_table(rows: list[dict], baseline: str = "ft") -> str:
-    """A markdown table of experiment rows; the task metric and step time relative to the best `baseline` run."""
-    metric = rows[0].get("metric", "f1") if rows else "f1"
-    score = lambda r: r.get("primary", r.get(metric))  # noqa: E731  (older logs have no "primary")
-    base = [r for r in rows if r["method"] == baseline]
-    best = max(base, key=score) if base else None
+    """A markdown table of a results log: one line per setting (seeds pooled as mean ± sample s.d.),
+    with the task metric and step time relative to the best `baseline` setting."""
+    groups = summarize(rows)
+    metric = groups[0]["metric"] if groups else "f1"
+    base = [g for g in groups if g["method"] == baseline]
+    best = max(base, key=lambda g: g["score"]) if base else None
     name = {"f1": "F1", "bleu": "BLEU"}.get(metric, metric)
-    head = f"| run | LR | trainable (share) | steps | s/step | {name} (test) |"
-    rule = "|---|---:|---:|---:|---:|---:|"
+    head = f"| run | LR | trainable (share) | seeds | steps | s/step | peak MB | {name} (test) |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
     if best:
         head, rule = head + f" {name} / best {baseline} | step / {baseline} |", rule + "---:|---:|"
     lines = [head, rule]
-    for r in rows:
-        line = (f"| {run_name(r)} | {r['lr']:g} | {r['trainable_params']:,} "
-                f"({100 * r['trainable_params'] / r['total_params']:.2f}%) | {r['steps']} | "
-                f"{r['step_seconds']:.3f} | {score(r):.3f} |")
+    digits = 1 if metric == "bleu" else 3
+    for g in groups:
+        score = f"{g['score']:.{digits}f}" + (f" ± {g['spread']:.{digits}f}" if len(g["seeds"]) > 1 else "")
+        peak = f"{g['peak_mb']:,.0f}" if g["peak_mb"] is not None else "-"
+        line = (f"| {g['name']} | {g['lr']:g} | {g['trainable_params']:,} "
+                f"({100 * g['trainable_params'] / g['total_params']:.2f}%) | {len(g['seeds'])} | {g['steps']:.0f} | "
+                f"{g['step_seconds']:.3f} | {peak} | {score} |")
         if best:
-            line += f" {score(r) / score(best):.2f} | {r['step_seconds'] / best['step_seconds']:.2f} |"
+            line += f" {g['score'] / best['score']:.2f} | {g['step_seconds'] / best['step_seconds']:.2f} |"
         lines.append(line)
     return "\n".join(lines)
 

@@ -160,9 +160,9 @@ def test_experiment_flags_parse_to_the_config_field_types():
     assert args.options == {"init_text": "tag names"}
 
 
-def _row(method, f1, step, **config):
-    return {"method": method, "f1": f1, "lr": 1e-3, "trainable_params": 10, "total_params": 1000, "steps": 5,
-            "step_seconds": step, "config": {"method": method, **config}}
+def _row(method, f1, step, lr=1e-3, seed=0, **config):
+    return {"method": method, "f1": f1, "lr": lr, "trainable_params": 10, "total_params": 1000, "steps": 5,
+            "step_seconds": step, "seed": seed, "config": {"method": method, **config}}
 
 
 def test_results_log_reads_back_and_tabulates_relative_to_the_best_baseline(tmp_path):
@@ -171,11 +171,22 @@ def test_results_log_reads_back_and_tabulates_relative_to_the_best_baseline(tmp_
 
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in [
-        _row("ft", 0.8, 1.0), _row("ft", 0.9, 1.0), _row("pt2", 0.45, 0.5, num_virtual_tokens=64)]) + "\n")
+        _row("ft", 0.8, 1.0), _row("ft", 0.9, 1.0, lr=2e-4), _row("pt2", 0.45, 0.5, num_virtual_tokens=64)]) + "\n")
     rows = read_results(log)
     table = results_table(rows).splitlines()
     assert len(table) == 2 + 3
     assert table[-1].startswith("| P-Tuning v2 (num_virtual_tokens=64) |") and table[-1].endswith("| 0.50 | 0.50 |")
+
+
+def test_results_table_pools_seeds_as_mean_and_spread():
+    from ptutor.experiments import results_table
+
+    rows = [_row("ft", 0.8, 1.0, seed=0), _row("ft", 0.9, 1.0, seed=1), _row("ft", 1.0, 1.0, seed=2),
+            _row("pt2", 0.45, 0.5, num_virtual_tokens=64)]
+    table = results_table(rows).splitlines()
+    assert len(table) == 2 + 2
+    assert "| 3 |" in table[2] and "| 0.900 ± 0.100 |" in table[2]  # mean ± sample s.d. of 0.8, 0.9, 1.0
+    assert table[-1].endswith("| 0.50 | 0.50 |")  # relative to the pooled fine-tuning mean, 0.9
 
 
 def test_a_corrupt_results_log_names_the_line(tmp_path):

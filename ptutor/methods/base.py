@@ -46,8 +46,14 @@ def register(cls):
 class MethodConfig:
     method: ClassVar[str] = ""
     title: ClassVar[str] = ""  # a readable name for tables and plots
-    default_lr: ClassVar[float] = 5e-5  # the learning rate the runner uses when none is given
-    lr_source: ClassVar[str] = ""  # where default_lr comes from (a committed sweep log)
+    default_lr: ClassVar[float] = 5e-5  # the learning rate used when none is given ...
+    task_lrs: ClassVar[dict[str, float]] = {}  # ... unless the task has its own, picked on dev by a sweep
+    lr_source: ClassVar[str] = ""  # the committed sweep logs the LRs come from
+
+    @classmethod
+    def lr_for(cls, task: str | None = None) -> float:
+        """The learning rate to use for `task` (e.g. "ner", "gen") when the caller gives none."""
+        return cls.task_lrs.get(task, cls.default_lr)
 
     def to_dict(self) -> dict:
         return {"method": self.method, **dataclasses.asdict(self)}
