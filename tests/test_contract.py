@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ptutor import checkpoint
+from ptutor.arch import task_head_name
 from ptutor.backbones import load_backbone
 from ptutor.data import NER_LABELS, batches, read_jsonl
 from ptutor.experiments import run
@@ -23,7 +24,7 @@ from test_training import toy_sentences
 
 # the smallest useful config of each method (defaults where they are already small)
 SMALL = {"pt": dict(num_virtual_tokens=3), "ptv1": dict(num_virtual_tokens=3, encoder_hidden_size=16),
-         "pt2": dict(num_virtual_tokens=3, prefix_dropout=0.1)}
+         "pt2": dict(num_virtual_tokens=3, prefix_dropout=0.1), "lora": dict(r=2, dropout=0.1)}
 BACKBONES = [("tiny-bert", "token-classification"), ("tiny-gpt2", "causal-lm"), ("tiny-llama", "causal-lm"),
              ("tiny-glm", "causal-lm")]
 NEEDS_HEAD = {"probe"}
@@ -126,6 +127,11 @@ def test_disable_adapter_runs_the_base_alone(method, preset, task):
         return
     pristine, _ = load_backbone(preset, task, seed=0, with_tokenizer=False,
                                 **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    head = task_head_name(model.base)
+    with torch.no_grad():  # as if trained: some methods (LoRA, B = 0) start exactly at the base model
+        for name, p in model.owned_parameters().items():
+            if not (head and name.startswith(f"base.{head}.")):  # a trained head is part of the base model
+                p.add_(0.1 * torch.randn_like(p))
     model.eval()
     with torch.no_grad():
         with model.disable_adapter():

@@ -5,3 +5,4 @@ from .finetune import FineTuneConfig, FullFineTune, LinearProbe, ProbeConfig
 from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod
 from .p_tuning import PromptEncoder, PTuning, PTuningConfig
 from .prefix import PrefixConfig, PrefixEncoder, PrefixTuning
+from .lora import Lora, LoraConfig, LoraLinear

@@ -152,7 +152,8 @@ class Method(nn.Module):
 
     @contextmanager
     def disable_adapter(self):
-        """Run the base model alone inside this block (the method's parameters are kept)."""
+        """Run the base model alone inside this block (the method's parameters are kept). A task head
+        that the method trains is part of the base model, so it stays as trained."""
         if not self.keeps_base:
             raise ValueError(f"{type(self).__name__} changes the base model's own weights: there is no unchanged base "
                              "to run. Keep a copy of the base model before training if you need it.")

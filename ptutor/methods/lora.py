@@ -1,0 +1,133 @@
+"""LoRA (Hu et al., 2021): a trained low-rank change B A next to chosen frozen weight matrices.
+
+Each targeted linear layer W (out x in) becomes W x + (alpha / r) B A x, with A (r x in)
+and B (out x r). B starts at zero, so training starts from the base model exactly; only
+A and B train. After training, B A can be merged into W (no extra latency) and taken out
+again. GPT-2 stores its projections as `Conv1D` with the weight transposed (in x out);
+the layer handles both.
+
+    model = inject(base, LoraConfig(r=8, alpha=16))        # default targets: query/value
+    model = inject(base, LoraConfig(target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers.pytorch_utils import Conv1D
+
+from ..arch import default_target_modules
+from .base import InjectedLayer, Method, MethodConfig, find_modules, register, replace_modules
+
+
+class LoraLinear(InjectedLayer):
+    """`base_layer(x) + scaling * B(A(dropout(x)))` around a frozen nn.Linear or GPT-2 Conv1D."""
+
+    def __init__(self, base_layer: nn.Module, r: int, alpha: float, dropout: float = 0.0, rslora: bool = False):
+        super().__init__()
+        if isinstance(base_layer, Conv1D):
+            in_features, out_features = base_layer.weight.shape  # Conv1D keeps W transposed: (in, out)
+        elif isinstance(base_layer, nn.Linear):
+            in_features, out_features = base_layer.in_features, base_layer.out_features
+        else:
+            raise TypeError(f"LoRA wraps nn.Linear or GPT-2 Conv1D layers, not {type(base_layer).__name__}")
+        if not 0 < r <= min(in_features, out_features):
+            raise ValueError(f"LoRA rank r={r} must be between 1 and min(in, out) = {min(in_features, out_features)} "
+                             f"for a {in_features} -> {out_features} layer")
+        self.base_layer = base_layer
+        self.lora_A = nn.Linear(in_features, r, bias=False)
+        self.lora_B = nn.Linear(r, out_features, bias=False)
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))  # as nn.Linear and peft
+        nn.init.zeros_(self.lora_B.weight)  # B = 0: the wrapped model starts as the base model
+        self.scaling = alpha / (math.sqrt(r) if rslora else r)  # rsLoRA (Kalajdzievski 2023): alpha / sqrt(r)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.merged = False
+        device = base_layer.weight.device
+        self.lora_A.to(device)
+        self.lora_B.to(device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.base_layer(x)
+        if self.merged:
+            if not self.enabled:
+                raise RuntimeError("this LoRA layer is merged into its weight, so the base alone cannot run: "
+                                   "call unmerge() first")
+            return out
+        if not self.enabled:
+            return out
+        lora = self.lora_B(self.lora_A(self.dropout(x.to(self.lora_A.weight.dtype))))
+        return out + (self.scaling * lora).to(out.dtype)
+
+    def delta_weight(self) -> torch.Tensor:
+        """scaling * B A, laid out like the wrapped weight ((out, in) for Linear, (in, out) for Conv1D)."""
+        delta = self.scaling * (self.lora_B.weight @ self.lora_A.weight)
+        return delta.T if isinstance(self.base_layer, Conv1D) else delta
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if self.merged:
+            raise RuntimeError("this LoRA layer is already merged; merging twice would add B A twice")
+        weight = self.base_layer.weight
+        weight.add_(self.delta_weight().to(weight.dtype))
+        self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        if not self.merged:
+            raise RuntimeError("this LoRA layer is not merged: there is nothing to take out")
+        weight = self.base_layer.weight
+        weight.sub_(self.delta_weight().to(weight.dtype))
+        self.merged = False
+
+
+@dataclass
+class LoraConfig(MethodConfig):
+    method = "lora"
+    title = "LoRA"
+    default_lr = 1e-3
+    r: int = 8  # rank of B A
+    alpha: float = 16.0  # the update is scaled by alpha / r (alpha / sqrt(r) with rslora)
+    dropout: float = 0.0  # dropout on the LoRA branch's input
+    target_modules: list[str] | None = None  # module-name patterns; None: the family's default (ptutor.arch)
+    rslora: bool = False
+    train_head: bool = True  # train the task head too (a new head is random)
+
+    def __post_init__(self):
+        if self.r < 1:
+            raise ValueError(f"LoRA rank r must be at least 1, got {self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@register
+class Lora(Method):
+    """Wraps every targeted linear layer of the base in a LoraLinear; owns their A and B (and the head)."""
+
+    config_class = LoraConfig
+
+    def __init__(self, base, config: LoraConfig):
+        super().__init__(base, config)
+        patterns = config.target_modules or list(default_target_modules(base.config))
+        self.target_names = find_modules(base, patterns, kinds=(nn.Linear, Conv1D))
+        replace_modules(base, self.target_names,
+                        lambda layer: LoraLinear(layer, config.r, config.alpha, config.dropout, config.rslora))
+        self.set_trainable()
+
+    def lora_layers(self) -> dict[str, LoraLinear]:
+        return {name: self.base.get_submodule(name) for name in self.target_names}
+
+    def merge(self) -> None:
+        """Add B A into every wrapped weight: the model then runs at the base model's speed."""
+        for layer in self.lora_layers().values():
+            layer.merge()
+
+    def unmerge(self) -> None:
+        for layer in self.lora_layers().values():
+            layer.unmerge()
+
+    def unload(self) -> nn.Module:
+        """Put the original layers back (merged weights stay merged) and return the base model."""
+        replace_modules(self.base, self.target_names, lambda layer: layer.base_layer)
+        return self.base

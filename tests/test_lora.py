@@ -1,0 +1,111 @@
+"""LoRA: equal to peft's LoRA with the same A and B, merge/unmerge laws, and clear errors."""
+import pytest
+import torch
+from peft import LoraConfig as PeftLoraConfig, get_peft_model
+
+from ptutor.backbones import load_backbone
+from ptutor.data import NER_LABELS
+from ptutor.methods import Lora, LoraConfig, LoraLinear, inject
+
+CASES = [("tiny-bert", "token-classification", ["query", "value"]), ("tiny-gpt2", "causal-lm", ["c_attn"]),
+         ("tiny-llama", "causal-lm", ["q_proj", "v_proj"]), ("tiny-glm", "causal-lm", ["q_proj", "k_proj", "v_proj"])]
+
+
+def base(preset, task, seed=0):
+    return load_backbone(preset, task, seed=seed, with_tokenizer=False,
+                         **({"labels": NER_LABELS} if task != "causal-lm" else {}))[0]
+
+
+def ids():
+    return torch.randint(100, 2000, (2, 7), generator=torch.Generator().manual_seed(0))
+
+
+def randomize_b(model):
+    with torch.no_grad():  # B = 0 at the start would make every comparison trivially equal
+        for layer in model.lora_layers().values():
+            layer.lora_B.weight.normal_(std=0.1)
+
+
+@pytest.mark.parametrize("preset,task,targets", CASES)
+def test_same_logits_as_peft_with_the_same_a_and_b(preset, task, targets):
+    torch.manual_seed(0)
+    ours = inject(base(preset, task), LoraConfig(r=4, alpha=8, target_modules=targets, train_head=False)).eval()
+    randomize_b(ours)
+    theirs = get_peft_model(base(preset, task), PeftLoraConfig(r=4, lora_alpha=8, target_modules=targets,
+                                                                lora_dropout=0.0, fan_in_fan_out=preset == "tiny-gpt2"))
+    theirs.eval()
+    copied = 0
+    with torch.no_grad():
+        for name, layer in ours.lora_layers().items():
+            peft_layer = theirs.base_model.model.get_submodule(name)
+            peft_layer.lora_A["default"].weight.copy_(layer.lora_A.weight)
+            peft_layer.lora_B["default"].weight.copy_(layer.lora_B.weight)
+            copied += 1
+        assert copied == len(ours.target_names) > 0
+        assert (ours(input_ids=ids()).logits - theirs(input_ids=ids()).logits).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("preset,task,targets", CASES)
+def test_merge_equals_unmerged_and_unmerge_restores_the_base(preset, task, targets):
+    torch.manual_seed(0)
+    model = inject(base(preset, task), LoraConfig(r=4, target_modules=targets)).eval()
+    randomize_b(model)
+    before = {n: p.detach().clone() for n, p in model.base.named_parameters() if "base_layer" in n}
+    with torch.no_grad():
+        unmerged = model(input_ids=ids()).logits
+        model.merge()
+        merged = model(input_ids=ids()).logits
+        assert (merged - unmerged).abs().max() < 1e-5
+        assert any(not torch.equal(before[n], p) for n, p in model.base.named_parameters() if n in before)
+        model.unmerge()
+        for n, p in model.base.named_parameters():
+            if n in before:
+                assert (p - before[n]).abs().max() < 1e-6, n
+
+
+def test_b_starts_at_zero_so_training_starts_from_the_base():
+    plain = base("tiny-llama", "causal-lm")
+    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=4))
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids()).logits, plain(input_ids=ids()).logits)
+    assert model.target_names == [f"model.layers.{i}.self_attn.{p}" for i in range(2) for p in ("q_proj", "v_proj")]
+
+
+def test_trainable_share_is_the_a_and_b_matrices():
+    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=4))
+    # q_proj: 64 -> 64; v_proj: 64 -> 32 (2 kv heads of 16); per layer r*(in+out) each
+    expected = 2 * (4 * (64 + 64) + 4 * (64 + 32))
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == expected
+
+
+def test_unload_gives_back_the_original_layers():
+    model = inject(base("tiny-gpt2", "causal-lm"), LoraConfig(r=2))
+    plain = model.unload()
+    assert not any(isinstance(m, LoraLinear) for m in plain.modules())
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="rank r must be at least 1"):
+        LoraConfig(r=0)
+    with pytest.raises(ValueError, match=r"r=100 must be between 1 and min\(in, out\) = 32"):
+        inject(base("tiny-llama", "causal-lm"), LoraConfig(r=100, target_modules=["v_proj"]))
+    with pytest.raises(ValueError, match="match no Linear/Conv1D module.*q_proj"):
+        inject(base("tiny-llama", "causal-lm"), LoraConfig(target_modules=["query"]))
+    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2))
+    with pytest.raises(RuntimeError, match="not merged"):
+        model.unmerge()
+    model.merge()
+    with pytest.raises(RuntimeError, match="already merged"):
+        model.merge()
+    with pytest.raises(RuntimeError, match="unmerge\\(\\) first"):
+        with model.disable_adapter():
+            model(input_ids=ids())
+
+
+def test_lora_options_parse_on_the_command_line():
+    from ptutor.experiments import parse_args
+
+    args = parse_args(["gen", "--method", "lora", "--train", "a", "--test", "b", "--target-modules", "q_proj,v_proj",
+                       "--r", "16", "--rslora", "true"])
+    assert args.options == {"target_modules": ["q_proj", "v_proj"], "r": 16, "rslora": True}
+    assert isinstance(inject(base("tiny-llama", "causal-lm"), LoraConfig(**args.options)), Lora)
