@@ -168,6 +168,41 @@ def best_lr(rows: list[dict], method: str | None = None, **match) -> dict:
     return max(scored, key=lambda r: r[f"dev_{r['metric']}"])
 
 
+def sweep_table(rows: list[dict]) -> str:
+    """A markdown table of a sweep log: per method, the dev score at each learning rate, the best in bold."""
+    metric = rows[0]["metric"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lrs = sorted({r["lr"] for r in rows})
+    lines = ["| method | " + " | ".join(f"{lr:g}" for lr in lrs) + " | picked |", "|---|" + "---:|" * (len(lrs) + 1)]
+    for m in methods:
+        best = best_lr(rows, m)
+        cells = []
+        for lr in lrs:
+            hit = [r for r in rows if r["method"] == m and r["lr"] == lr]
+            value = f"{hit[0][f'dev_{metric}']:.{1 if metric == 'bleu' else 3}f}" if hit else ""
+            cells.append(f"**{value}**" if hit and hit[0] is best else value)
+        lines.append(f"| {METHODS[m].config_class.title or m} | " + " | ".join(cells) + f" | {best['lr']:g} |")
+    return "\n".join(lines)
+
+
+def plot_sweep(rows: list[dict], ax=None):
+    """Dev score against learning rate (log scale), one line per method; returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    metric = rows[0]["metric"]
+    for m in dict.fromkeys(r["method"] for r in rows):
+        pts = sorted((r["lr"], r[f"dev_{metric}"]) for r in rows if r["method"] == m)
+        ax.plot(*zip(*pts), marker="o", label=METHODS[m].config_class.title or m)
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel(f"dev {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
 # --- command line ----------------------------------------------------------------------------------
 
 def _field_parser(cls, name: str, default):

@@ -300,3 +300,25 @@ def test_prefix_init_options_are_checked():
         PrefixConfig(init="words")
     with pytest.raises(ValueError, match="Use init='random' with the projection"):
         PrefixConfig(init="vocab", prefix_projection=True)
+
+
+def test_a_chatglm_style_prefix_file_loads_and_wrong_lengths_or_backbones_are_named():
+    from ptutor.methods.prefix import load_foreign_prefix
+
+    torch.manual_seed(1)
+    trained = inject(load_backbone("tiny-glm", "causal-lm", with_tokenizer=False)[0], PrefixConfig(num_virtual_tokens=6))
+    chatglm_file = {"transformer.prefix_encoder." + k: v for k, v in trained.prefix_encoder.state_dict().items()}
+    fresh = lambda p, preset="tiny-glm": inject(load_backbone(preset, "causal-lm", with_tokenizer=False)[0],  # noqa: E731
+                                                PrefixConfig(num_virtual_tokens=p))
+    with pytest.raises(ValueError, match=r"pre_seq_len=6.*PrefixConfig\(num_virtual_tokens=6\)"):
+        load_foreign_prefix(fresh(4), chatglm_file)
+    with pytest.raises(ValueError, match="the backbone differs"):
+        load_foreign_prefix(fresh(6, "tiny-gpt2"), chatglm_file)
+    projected = inject(load_backbone("tiny-glm", "causal-lm", with_tokenizer=False)[0],
+                       PrefixConfig(num_virtual_tokens=6, prefix_projection=True))
+    with pytest.raises(ValueError, match="prefix_projection=False"):
+        load_foreign_prefix(projected, chatglm_file)
+    loaded = load_foreign_prefix(fresh(6), chatglm_file)
+    ids = torch.randint(0, 1000, (1, 5))
+    with torch.no_grad():
+        assert torch.equal(loaded(input_ids=ids).logits, trained(input_ids=ids).logits)

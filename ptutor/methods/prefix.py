@@ -237,3 +237,39 @@ class PrefixTuning(Method):
             if done.all():
                 break
         return ids
+
+
+FOREIGN_PREFIXES = ("transformer.prefix_encoder.", "base_model.prefix_encoder.", "prefix_encoder.")
+
+
+def load_foreign_prefix(model: PrefixTuning, state_dict: dict, strip=FOREIGN_PREFIXES) -> PrefixTuning:
+    """Copy a prefix encoder saved by ChatGLM's P-Tuning v2 trainer or by peft into `model`, checking first.
+
+    Key prefixes in `strip` are removed and ChatGLM's `trans.` becomes our `transform.`. ChatGLM2/3
+    checkpoints trained without `prefix_projection` load as they are: their table has our flat layout
+    (per virtual token, layer by layer, keys then values, kv heads x kv_channels each). With projection,
+    ChatGLM's encoder takes the full key/value width as input where peft's and ours take one layer's,
+    so those checkpoints are refused with the shapes named. A wrong `pre_seq_len` is named too.
+    """
+    own = model.prefix_encoder.state_dict()
+    renamed = {}
+    for key, tensor in state_dict.items():
+        for s in strip:
+            key = key[len(s):] if key.startswith(s) else key
+        renamed["transform." + key[len("trans."):] if key.startswith("trans.") else key] = tensor
+    missing, unexpected = sorted(set(own) - set(renamed)), sorted(set(renamed) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"prefix keys do not match: missing {missing}, unexpected {unexpected}. Was the checkpoint "
+                         f"saved with prefix_projection={not model.config.prefix_projection}?")
+    want_p, got_p = model.config.num_virtual_tokens, renamed["embedding.weight"].shape[0]
+    if got_p != want_p:
+        raise ValueError(f"the checkpoint was trained with pre_seq_len={got_p}, this model has num_virtual_tokens="
+                         f"{want_p}: build it with PrefixConfig(num_virtual_tokens={got_p})")
+    for key, tensor in renamed.items():
+        if tensor.shape != own[key].shape:
+            lay = model.layout
+            raise ValueError(f"{key}: checkpoint {tuple(tensor.shape)}, model {tuple(own[key].shape)}: the backbone "
+                             f"differs (this one: {lay.num_layers} layers x 2 x {lay.num_kv_heads} kv heads x "
+                             f"{lay.head_dim} = {lay.num_layers * 2 * lay.kv_width} numbers per virtual token)")
+    model.prefix_encoder.load_state_dict(renamed)
+    return model
