@@ -117,12 +117,10 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     batch_size = batch_size or task.batch_size
     rows = task.encode(train_items, tok, max_length)
     stream = TokenCounter(batches(rows, batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=seed))
-    eval_fn = None
-    if dev_items is not None:
-        def eval_fn(m):
-            return {f"dev_{k}": v for k, v in task.evaluate(m, dev_items, tok, max_length=max_length).items()
-                    if k != "examples"}
-    hist = fit(wrapped, stream, train_config, device=device, eval_fn=eval_fn)
+    def dev_scores(m):
+        return {f"dev_{k}": v for k, v in task.evaluate(m, dev_items, tok, max_length=max_length).items()
+                if k != "examples"}
+    hist = fit(wrapped, stream, train_config, device=device, eval_fn=dev_scores if dev_items is not None else None)
     t0 = time.perf_counter()
     if dev is not None and dev == test:  # a sweep scored on dev only: the final dev scores are the test scores
         scores = {k[len("dev_"):]: v for k, v in hist.evals[-1].items() if k.startswith("dev_")}
@@ -363,7 +361,10 @@ def summarize(rows: list[dict]) -> list[dict]:
         metric = runs[0].get("metric", "f1")
         scores = [r.get("primary", r.get(metric)) for r in runs]
         mean = lambda k: sum(r[k] for r in runs) / len(runs)  # noqa: E731
+        extra = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]
+                 if k in ("rouge_l", "mentions_all", "tokens_per_second") and all(r.get(k) is not None for r in runs)}
         out.append({"name": run_name(runs[0]), "method": runs[0]["method"], "metric": metric, "lr": runs[0]["lr"],
+                    "extra": extra,
                     "seeds": [r.get("seed") for r in runs], "score": sum(scores) / len(scores),
                     "spread": _spread(scores), "steps": mean("steps"), "step_seconds": mean("step_seconds"),
                     "peak_mb": mean("peak_mb") if all("peak_mb" in r for r in runs) else None,
@@ -371,16 +372,23 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
-def results_table(rows: list[dict], baseline: str = "ft") -> str:
+COLUMN_TITLES = {"f1": "F1", "bleu": "BLEU", "rouge_l": "ROUGE-L", "mentions_all": "states all values",
+                 "tokens_per_second": "tokens/s"}
+
+
+def results_table(rows: list[dict], baseline: str = "ft", extra: tuple[str, ...] = ()) -> str:
     """A markdown table of a results log: one line per setting (seeds pooled as mean ± sample s.d.),
-    with the task metric and step time relative to the best `baseline` setting."""
+    with the task metric and step time relative to the best `baseline` setting, and the means of
+    any `extra` result fields (e.g. "rouge_l", "mentions_all")."""
     groups = summarize(rows)
     metric = groups[0]["metric"] if groups else "f1"
     base = [g for g in groups if g["method"] == baseline]
     best = max(base, key=lambda g: g["score"]) if base else None
-    name = {"f1": "F1", "bleu": "BLEU"}.get(metric, metric)
+    name = COLUMN_TITLES.get(metric, metric)
     head = f"| run | LR | trainable (share) | seeds | steps | s/step | peak MB | {name} (test) |"
     rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for k in extra:
+        head, rule = head + f" {COLUMN_TITLES.get(k, k)} |", rule + "---:|"
     if best:
         head, rule = head + f" {name} / best {baseline} | step / {baseline} |", rule + "---:|---:|"
     lines = [head, rule]
@@ -391,6 +399,9 @@ def results_table(rows: list[dict], baseline: str = "ft") -> str:
         line = (f"| {g['name']} | {g['lr']:g} | {g['trainable_params']:,} "
                 f"({100 * g['trainable_params'] / g['total_params']:.2f}%) | {len(g['seeds'])} | {g['steps']:.0f} | "
                 f"{g['step_seconds']:.3f} | {peak} | {score} |")
+        for k in extra:
+            v = g["extra"].get(k)
+            line += " - |" if v is None else (f" {v:.0%} |" if k == "mentions_all" else f" {v:.1f} |")
         if best:
             line += f" {g['score'] / best['score']:.2f} | {g['step_seconds'] / best['step_seconds']:.2f} |"
         lines.append(line)

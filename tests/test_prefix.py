@@ -1,6 +1,5 @@
-"""Prefix tuning (pt2): equal to peft, to a hand-written BERT reference, and to its own invariants."""
+"""Prefix tuning (pt2): equal to peft, to the hand-written BERT reference (ptutor.reference), and to its own invariants."""
 import copy
-import math
 import warnings
 
 import pytest
@@ -11,6 +10,7 @@ from ptutor.backbones import load_backbone
 from ptutor.cache import kv_layout, prefix_cache
 from ptutor.methods import inject
 from ptutor.methods.prefix import PrefixConfig, PrefixTuning
+from ptutor.reference import bert_prefix_tagger
 
 P = 5
 
@@ -82,27 +82,6 @@ def test_peft_prefix_on_bert_token_classification():
     assert (a - b).abs().max().item() < 1e-5
 
 
-def _reference_bert_tagger(model, ids, mask, key_values, positions):
-    """BERT token tagging written out by hand: every layer attends over [prefix keys; token keys]."""
-    bert, (b, length) = model.bert, ids.shape
-    emb = bert.embeddings
-    x = emb.word_embeddings(ids) + emb.position_embeddings(positions) + emb.token_type_embeddings(torch.zeros_like(ids))
-    x = emb.LayerNorm(x)
-    full = torch.cat([torch.ones(b, key_values[0][0].shape[2]), mask.float()], dim=1)
-    bias = (1.0 - full)[:, None, None, :] * torch.finfo(torch.float32).min
-    heads = model.config.num_attention_heads
-    d = model.config.hidden_size // heads
-    split = lambda t: t.view(b, length, heads, d).transpose(1, 2)  # noqa: E731
-    for layer, (pk, pv) in zip(bert.encoder.layer, key_values):
-        sa = layer.attention.self
-        q, k, v = split(sa.query(x)), torch.cat([pk, split(sa.key(x))], 2), torch.cat([pv, split(sa.value(x))], 2)
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d) + bias, dim=-1) @ v
-        att = att.transpose(1, 2).reshape(b, length, heads * d)
-        x = layer.attention.output.LayerNorm(layer.attention.output.dense(att) + x)
-        x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
-    return model.classifier(x)
-
-
 @pytest.mark.parametrize("shift", [True, False])
 def test_bert_matches_a_hand_written_reference(shift):
     ours = _method("tiny-bert", "token-classification", shift_positions=shift)
@@ -111,7 +90,7 @@ def test_bert_matches_a_hand_written_reference(shift):
     with torch.no_grad():
         a = ours(input_ids=ids, attention_mask=mask).logits
         positions = torch.arange(7) + (P if shift else 0)
-        ref = _reference_bert_tagger(ours.base, ids, mask, ours.key_values(2), positions)
+        ref = bert_prefix_tagger(ours.base, ids, mask, ours.key_values(2), positions)
     keep = mask.bool()
     assert (a[keep] - ref[keep]).abs().max().item() < 1e-5
 
