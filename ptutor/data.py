@@ -86,15 +86,18 @@ def to_dataset(sentences: list[Sentence], labels: list[str] = NER_LABELS):
                               "ner_tags": [[index[t] for t in s.tags] for s in sentences]})
 
 
-def load_conll2003_hub(hub_id: str = "eriktks/conll2003"):
+def load_conll2003_hub(hub_id: str = "eriktks/conll2003", revision: str | None = "refs/convert/parquet"):
     """CoNLL-2003 from the Hugging Face hub (needs a network) as {split: list[Sentence]}.
 
-    Its tag ids use the same order as NER_LABELS; we check that rather than assume it.
+    `eriktks/conll2003` is a script dataset, which `datasets` 4+ refuses to run; the hub's
+    automatic parquet export of it (revision "refs/convert/parquet") loads with no script.
+    Tag ids follow NER_LABELS' order there; we check the names when the files carry them.
     """
     from datasets import load_dataset
 
-    ds = load_dataset(hub_id)
-    names = ds["train"].features["ner_tags"].feature.names
+    ds = load_dataset(hub_id, revision=revision) if revision else load_dataset(hub_id)
+    feature = ds["train"].features["ner_tags"].feature
+    names = getattr(feature, "names", None) or NER_LABELS  # plain ints: the dataset card's order, NER_LABELS
     if sorted(names) != sorted(NER_LABELS):
         raise ValueError(f"{hub_id} uses tags {names}, expected {NER_LABELS}")
     return {split: [Sentence(list(r["tokens"]), [names[i] for i in r["ner_tags"]]) for r in ds[split]]

@@ -1,6 +1,5 @@
 """CoNLL reading/writing, label alignment, batching."""
 import pytest
-import torch
 
 from ptutor.backbones import load_tokenizer
 from ptutor.data import (IGNORE_INDEX, ConllFormatError, Sentence, align_labels, batches, collate, encode_ner,
@@ -96,9 +95,16 @@ def test_hub_conll2003_is_mapped_to_our_tag_names(monkeypatch):
     features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
                                   "ner_tags": datasets.Sequence(datasets.ClassLabel(names=names))})
     split = datasets.Dataset.from_dict({"tokens": [["EU", "rejects", "German"]], "ner_tags": [[3, 0, 7]]}, features=features)
-    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id: datasets.DatasetDict(train=split, test=split))
+    calls = []
+
+    def fake_load_dataset(hub_id, revision=None):
+        calls.append((hub_id, revision))
+        return datasets.DatasetDict(train=split, test=split)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     out = load_conll2003_hub()
     assert out["train"] == [Sentence(["EU", "rejects", "German"], ["B-ORG", "O", "B-MISC"])]
+    assert calls == [("eriktks/conll2003", "refs/convert/parquet")]  # the parquet export: no dataset script
 
 
 def test_show_prints_the_source_that_runs():
