@@ -1,14 +1,23 @@
 """A past_key_values explorer: how a prefix becomes a DynamicCache, step by step.
 
 The pure functions (`reshape_steps`, `prefix_param_count`, `describe_prefix`) do the
-arithmetic and are unit-tested against real tensors; `kv_explorer()` puts sliders on
-top of them. Shapes use B = batch, P = prefix length, L = layers, H = key/value heads,
+arithmetic and are unit-tested against real tensors. Two explorers put sliders on top:
+
+* `kv_explorer_js()`: an anywidget whose JavaScript (`kv_explorer.mjs`, a port of
+  `describe_prefix` tested against it with node) recomputes the report in the page, so it
+  works in the static book without a kernel. Presets, dtype sizes and slider ranges come
+  from this module through the widget's traits.
+* `kv_explorer()`: the ipywidgets version with Python observers (needs a running kernel).
+
+Shapes use B = batch, P = prefix length, L = layers, H = key/value heads,
 d = head dim, e = width of the projection MLP. The layout and the memory formula come
 from `ptutor.cache`; the steps mirror `ptutor.methods.prefix.PrefixEncoder`.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -48,6 +57,18 @@ ARCH_PRESETS: dict[str, ArchPreset] = {
 }
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+# The explorers' integer sliders: (describe_prefix argument, label, min, max, step).
+SLIDERS: list[tuple[str, str, int, int, int]] = [
+    ("batch", "batch B", 1, 64, 1),
+    ("layers", "layers L", 1, 48, 1),
+    ("heads", "heads", 1, 64, 1),
+    ("kv_heads", "kv heads H", 1, 64, 1),
+    ("head_dim", "head dim d", 8, 256, 8),
+    ("prefix_len", "prefix len P", 1, 256, 1),
+    ("encoder_hidden", "MLP width e", 32, 8192, 32),
+]
+DEFAULT_PRESET = "Llama / GQA: SmolLM2-135M (smollm2-135m)"
 
 
 def prefix_width(layout: KVLayout) -> int:
@@ -130,32 +151,28 @@ def _preset_args(preset: ArchPreset) -> dict:
                 head_dim=lay.head_dim, hidden=lay.hidden_size)
 
 
-def default_report(preset: str = "Llama / GQA: SmolLM2-135M (smollm2-135m)", **overrides) -> str:
+def default_report(preset: str = DEFAULT_PRESET, **overrides) -> str:
     """`describe_prefix` for a preset's numbers (the static text the book shows without JavaScript)."""
     return describe_prefix(**{**_preset_args(ARCH_PRESETS[preset]), **overrides})
 
 
-def kv_explorer(preset: str = "Llama / GQA: SmolLM2-135M (smollm2-135m)"):
+def kv_explorer(preset: str = DEFAULT_PRESET):
     """Sliders over `describe_prefix`. Returns a VBox; `.controls` holds the inputs, `.report` the output."""
     import ipywidgets as w
 
     p = ARCH_PRESETS[preset]
     a = _preset_args(p)
     style = {"description_width": "110px"}
-    int_slider = lambda desc, value, lo, hi, step=1: w.IntSlider(value=value, min=lo, max=hi, step=step,
-                                                                  description=desc, style=style,
-                                                                  continuous_update=False)
+    values = {"batch": 8, "prefix_len": 20, "encoder_hidden": 512, **a}
+    sliders = {name: w.IntSlider(value=values[name], min=lo, max=hi, step=step, description=desc, style=style,
+                                 continuous_update=False)
+               for name, desc, lo, hi, step in SLIDERS}
     c = {
         "preset": w.Dropdown(options=list(ARCH_PRESETS), value=preset, description="architecture", style=style,
                              layout=w.Layout(width="480px")),
-        "batch": int_slider("batch B", 8, 1, 64),
-        "layers": int_slider("layers L", a["layers"], 1, 48),
-        "heads": int_slider("heads", a["heads"], 1, 64),
-        "kv_heads": int_slider("kv heads H", a["kv_heads"], 1, 64),
-        "head_dim": int_slider("head dim d", a["head_dim"], 8, 256, 8),
-        "prefix_len": int_slider("prefix len P", 20, 1, 256),
+        **{k: sliders[k] for k in ("batch", "layers", "heads", "kv_heads", "head_dim", "prefix_len")},
         "projection": w.Checkbox(value=False, description="projection (MLP)", style=style),
-        "encoder_hidden": int_slider("MLP width e", 512, 32, 8192, 32),
+        "encoder_hidden": sliders["encoder_hidden"],
         "dtype": w.Dropdown(options=list(DTYPES), value="float32", description="dtype", style=style),
     }
     source = w.HTML()
@@ -196,3 +213,103 @@ def kv_explorer(preset: str = "Llama / GQA: SmolLM2-135M (smollm2-135m)"):
     box = w.VBox([c["preset"], source, grid, report])
     box.controls, box.report = c, report
     return box
+
+
+# ----------------------------------------------------------------------------- kernel-free explorer
+ESM_PATH = Path(__file__).with_name("kv_explorer.mjs")
+EXPLORER_ID = "ptutor.widgets.KVExplorer"  # the widget's `_anywidget_id` in saved widget state
+
+
+def dtype_sizes() -> dict[str, int]:
+    """Bytes per element of each explorer dtype, from torch (the JavaScript gets these numbers)."""
+    return {name: torch.empty((), dtype=dt).element_size() for name, dt in DTYPES.items()}
+
+
+def preset_table() -> dict[str, dict]:
+    """ARCH_PRESETS as plain data for the JavaScript: label -> layers, heads, kv_heads, head_dim, hidden, source."""
+    return {label: {**_preset_args(p), "source": p.source} for label, p in ARCH_PRESETS.items()}
+
+
+@functools.cache
+def _explorer_class():
+    """Define KVExplorer on first use, so `ptutor.widgets` imports without anywidget installed."""
+    import anywidget
+    import traitlets as t
+
+    if not ESM_PATH.is_file():
+        raise FileNotFoundError(f"{ESM_PATH} is missing: the ptutor package was installed without its "
+                                "JavaScript (package data *.mjs)")
+
+    class KVExplorer(anywidget.AnyWidget):
+        """The prefix explorer, computed in the browser: works on a static page with no kernel.
+
+        Every trait is saved in the notebook's widget state (the JavaScript `_esm` included), so
+        the built book needs only html-manager and anywidget's front end from the CDN.
+        """
+
+        _esm = ESM_PATH.read_text(encoding="utf-8")
+        presets = t.Dict(help="label -> layers, heads, kv_heads, head_dim, hidden, source").tag(sync=True)
+        dtype_sizes = t.Dict(help="dtype name -> bytes per element").tag(sync=True)
+        sliders = t.List(help="[argument, label, min, max, step] per integer slider").tag(sync=True)
+        preset = t.Unicode(DEFAULT_PRESET).tag(sync=True)
+        batch = t.Int(8).tag(sync=True)
+        layers = t.Int(1).tag(sync=True)
+        heads = t.Int(1).tag(sync=True)
+        kv_heads = t.Int(1).tag(sync=True)
+        head_dim = t.Int(8).tag(sync=True)
+        hidden = t.Int(0).tag(sync=True)
+        prefix_len = t.Int(20).tag(sync=True)
+        projection = t.Bool(False).tag(sync=True)
+        encoder_hidden = t.Int(512).tag(sync=True)
+        dtype = t.Unicode("float32").tag(sync=True)
+
+        def __init__(self, preset: str = DEFAULT_PRESET, **kwargs):
+            if preset not in ARCH_PRESETS:
+                raise ValueError(f"unknown preset {preset!r}; choose one of {list(ARCH_PRESETS)}")
+            if kwargs.get("dtype", "float32") not in DTYPES:
+                raise ValueError(f"unknown dtype {kwargs['dtype']!r}; choose one of {list(DTYPES)}")
+            state = {"presets": preset_table(), "dtype_sizes": dtype_sizes(), "sliders": [list(s) for s in SLIDERS],
+                     **_preset_args(ARCH_PRESETS[preset])}
+            self._ready = False  # the preset's numbers are in `state`; explicit controls override them
+            super().__init__(preset=preset, **{**state, **kwargs})
+            self._ready = True
+
+        @t.observe("preset")
+        def _load_preset(self, change):  # a preset set from Python loads its numbers, as the menu does
+            if not getattr(self, "_ready", False):
+                return
+            with self.hold_sync():
+                for key, value in _preset_args(ARCH_PRESETS[change["new"]]).items():
+                    setattr(self, key, value)
+
+        def args(self) -> dict:
+            """The `describe_prefix` keyword arguments the widget shows now."""
+            keys = ["batch", "layers", "heads", "kv_heads", "head_dim", "hidden", "prefix_len", "projection",
+                    "encoder_hidden", "dtype"]
+            return {k: getattr(self, k) for k in keys}
+
+        @property
+        def report(self) -> str:
+            """What the page shows under the controls (Python's `describe_prefix` of `args()`)."""
+            return describe_prefix(**self.args())
+
+        def __repr__(self) -> str:  # the text/plain of the output: stable, no memory address
+            return f"KVExplorer(preset={self.preset!r}, prefix_len={self.prefix_len}, projection={self.projection})"
+
+    KVExplorer.__qualname__ = "KVExplorer"
+    return KVExplorer
+
+
+def kv_explorer_js(preset: str = DEFAULT_PRESET, prefix_len: int = 20, projection: bool = False, **controls):
+    """The explorer that works in the static book: an anywidget whose JavaScript recomputes the report.
+
+    `controls` may set batch, layers, heads, kv_heads, head_dim, encoder_hidden and dtype (the
+    preset fills layers, heads, kv_heads and head_dim). Display it as a cell's last expression.
+    `.report` is the same text computed by Python."""
+    return _explorer_class()(preset=preset, prefix_len=prefix_len, projection=projection, **controls)
+
+
+def __getattr__(name: str):
+    if name == "KVExplorer":
+        return _explorer_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

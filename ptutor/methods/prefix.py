@@ -43,7 +43,9 @@ class PrefixConfig(MethodConfig):
     encoder_hidden_size: int = 0  # hidden size of that MLP; 0: the key/value width (peft's default)
     prefix_dropout: float = 0.0  # dropout on the prefix keys/values while training (P-Tuning v2 uses 0.1)
     init_std: float = 0.0  # std of the initial prefix embedding; 0: N(0, 1) like nn.Embedding/peft
-    init: str = "random"  # random | vocab | text: start from the keys/values the frozen model computes
+    init: str = "auto"  # auto | random | vocab | text; vocab/text: the keys/values the frozen model computes
+    #                     for real tokens; auto: vocab without projection (random N(0, 1) keys/values throw a
+    #                     pretrained decoder far off: chapter 4), random with a projection or an init_std
     init_text: str | None = None  # for init="text": tokenised, repeated or cut to num_virtual_tokens
     shift_positions: bool = True  # BERT: tokens at positions P..P+L-1 (peft, P-Tuning v2 code); False: 0..L-1
     train_head: bool = True  # train the task head (classifier) together with the prefix
@@ -53,8 +55,8 @@ class PrefixConfig(MethodConfig):
             raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
         if not 0.0 <= self.prefix_dropout < 1.0:
             raise ValueError(f"prefix_dropout must be in [0, 1), got {self.prefix_dropout}")
-        check_init(self.init, self.init_text)
-        if self.init != "random" and self.prefix_projection:
+        check_init(self.init, self.init_text, allowed=("auto", "random", "vocab", "text"))
+        if self.init not in ("auto", "random") and self.prefix_projection:
             raise ValueError(f"init={self.init!r} sets the prefix itself; with prefix_projection=True the prefix is "
                              "an MLP's output. Use init='random' with the projection.")
 
@@ -133,9 +135,11 @@ class PrefixTuning(Method):
         self.is_causal = self.layout.arch != "bert"
         self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
                                             config.encoder_hidden_size, config.init_std)
-        if config.init != "random":
-            tok = tokenizer_for(base, tokenizer) if config.init == "text" else None
-            ids = init_token_ids(config.init, config.init_text, config.num_virtual_tokens,
+        init = config.init if config.init != "auto" else ("random" if config.prefix_projection or config.init_std
+                                                          else "vocab")
+        if init != "random":
+            tok = tokenizer_for(base, tokenizer) if init == "text" else None
+            ids = init_token_ids(init, config.init_text, config.num_virtual_tokens,
                                  base.get_input_embeddings().num_embeddings, tok)
             with torch.no_grad():
                 self.prefix_encoder.embedding.weight.copy_(activation_prefix(base, ids))

@@ -144,10 +144,10 @@ class PromptTuningConfig(MethodConfig):
         return dataclasses.replace(self, init="random", init_text=None)
 
 
-def check_init(init: str, init_text: str | None) -> None:
+def check_init(init: str, init_text: str | None, allowed=("random", "vocab", "text")) -> None:
     """The init options shared by soft prompts and prefixes: random, vocab, or text (with init_text)."""
-    if init not in ("random", "vocab", "text"):
-        raise ValueError(f"init must be 'random', 'vocab' or 'text', not {init!r}")
+    if init not in allowed:
+        raise ValueError(f"init must be one of {', '.join(repr(a) for a in allowed)}, not {init!r}")
     if init == "text" and not init_text:
         raise ValueError("init='text' needs init_text='...'")
 
