@@ -228,3 +228,57 @@ def test_chapter_references_name_chapters_of_the_book():
         if re.match(r"\d\d_", nb.name):
             title = json.loads(nb.read_text(encoding="utf-8"))["cells"][0]["source"][0]
             assert title.startswith(f"# {int(nb.name[:2])}."), f"{nb.name}: title {title!r} lacks its number"
+
+
+# ----------------------------------------------------------------------------- kernel-free widgets
+OFFLINE_JS = "_static/ptutor-widget-offline.js"
+
+
+def _explorer_ids():
+    return [str(w.path.relative_to(ROOT)) for w in widget_notebooks() if w.explorers()]
+
+
+@pytest.mark.parametrize("notebook", _explorer_ids() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no notebook in _toc.yml shows ptutor's kernel-free explorer (ptutor.widgets.kv_explorer_js); "
+           "nothing to drive"))])
+def test_kv_explorer_recomputes_in_chromium_without_a_kernel(book, browser_tools, notebook):
+    """On the static page, moving the explorer's controls changes its report to Python's `describe_prefix`."""
+    exe, npm = browser_tools
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("explorer check skipped: no node. Install Node.js: apt-get install -y nodejs npm")
+    html, _, _ = book
+    nb = widgetcheck.widget_notebook(ROOT / notebook)
+    page = Path(notebook).with_suffix(".html").as_posix()
+    text = (html / page).read_text(encoding="utf-8")
+    scripts = widgetcheck.cdn_scripts(text)
+    specs = sorted({s.spec for s in scripts} | set(widgetcheck.page_npm_modules(text)) | {widgetcheck.PUPPETEER})
+    modules = widgetcheck.npm_install(specs, NPM_CACHE, npm=npm)
+    for script in scripts:
+        widgetcheck.check_integrity(script, modules)
+    problems = widgetcheck.check_kv_explorers(exe, html, page, modules, scripts, nb, node=node)
+    assert not problems, f"{page}: the explorer does not follow its controls:\n" + "\n\n".join(problems)
+    print(f"{page}: {len(nb.explorers())} explorer(s) recompute their report in the page")
+
+
+def test_widget_pages_load_the_offline_note(book):
+    """Every page with a widget output includes the script that says when widgets could not be drawn."""
+    html, _, _ = book
+    assert (ROOT / OFFLINE_JS).is_file() and (html / OFFLINE_JS).is_file()
+    for w in widget_notebooks():
+        page = (html / w.path.relative_to(ROOT).with_suffix(".html")).read_text(encoding="utf-8")
+        assert "ptutor-widget-offline.js" in page, f"{w.path.name}: its page does not load {OFFLINE_JS}"
+
+
+@pytest.mark.parametrize("notebook", _widget_ids()[:1] or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no notebook in _toc.yml shows an ipywidget; nothing to check offline"))])
+def test_offline_reader_sees_a_note_where_widgets_could_not_load(book, browser_tools, notebook):
+    """With no CDN reachable the widgets cannot be drawn; the page must say so at each widget output."""
+    exe, _ = browser_tools
+    html, _, _ = book
+    nb = widgetcheck.widget_notebook(ROOT / notebook)
+    page = Path(notebook).with_suffix(".html").as_posix()
+    result = widgetcheck.render_offline(exe, html, page)
+    notes = result.dom.count(f'class="{widgetcheck.OFFLINE_NOTE}"')
+    assert notes == len(nb.view_ids), (
+        f"{page} offline: {notes} 'could not be drawn' notes for {len(nb.view_ids)} widget outputs")

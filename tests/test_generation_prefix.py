@@ -26,9 +26,10 @@ def _examples(n=48):
 
 
 def _prefix(preset, p=4, seed=0, **kw):
+    """A prefix of random keys/values: far from anything the model computes, so it visibly changes outputs."""
     model, tok = load_backbone(preset, "causal-lm")
     torch.manual_seed(seed)
-    return inject(model, PrefixConfig(num_virtual_tokens=p, **kw)), tok
+    return inject(model, PrefixConfig(num_virtual_tokens=p, **{"init": "random", **kw})), tok
 
 
 def test_d2t_prefix_training_on_tiny_llama_lowers_the_loss():

@@ -268,8 +268,19 @@ def test_a_prefix_started_from_text_acts_like_that_text_as_a_prompt(preset):
 def test_vocab_init_is_seeded_and_differs_from_random_init():
     a = _method("tiny-bert", "token-classification", init="vocab").prefix_encoder.embedding.weight
     b = _method("tiny-bert", "token-classification", init="vocab").prefix_encoder.embedding.weight
-    r = _method("tiny-bert", "token-classification").prefix_encoder.embedding.weight
+    r = _method("tiny-bert", "token-classification", init="random").prefix_encoder.embedding.weight
     assert torch.equal(a, b) and not torch.allclose(a, r)
+
+
+def test_auto_init_is_vocab_without_projection_and_random_with_it():
+    vocab = _method("tiny-llama", init="vocab").prefix_encoder.embedding.weight
+    assert torch.equal(_method("tiny-llama").prefix_encoder.embedding.weight, vocab)  # the default: init="auto"
+    projected = _method("tiny-llama", prefix_projection=True).prefix_encoder.embedding.weight  # an MLP's input
+    assert torch.equal(projected, _method("tiny-llama", init="random", prefix_projection=True)
+                       .prefix_encoder.embedding.weight)
+    with_std = _method("tiny-llama", init_std=0.02).prefix_encoder.embedding.weight  # an explicit std: random
+    assert torch.equal(with_std, _method("tiny-llama", init="random", init_std=0.02).prefix_encoder.embedding.weight)
+    assert not torch.allclose(with_std, vocab)
 
 
 def test_prefix_init_options_are_checked():

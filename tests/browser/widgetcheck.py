@@ -6,6 +6,14 @@ subresource-integrity hashes are checked against the pins in the page, and a loc
 `http.server` serves the book with the CDN URLs rewritten to the local copies. Chromium runs
 with every host but 127.0.0.1 unresolvable, so nothing leaves the machine.
 
+Widgets from other npm packages (anywidget: `_model_module` "anywidget") are loaded by
+html-manager from the CDN named in `data-jupyter-widgets-cdn`; here that attribute is pointed
+at the local copies too, after `npm install <module>@<the state's version range>`.
+
+Pages that show ptutor's kernel-free explorer (`ptutor.widgets.KVExplorer`, an anywidget) are
+also driven with puppeteer-core (`drive.mjs`): controls are moved like a reader would and the
+report read back must equal Python's `describe_prefix` for the new setting (`kv_explorer_plan`).
+
 Used by tests/test_book.py; also runnable by hand on a built book:
 
     python tests/browser/widgetcheck.py _build/html chapters/widget_smoke.html
@@ -28,11 +36,18 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 CDN_NPM = "https://cdn.jsdelivr.net/npm/"
 LOCAL_NPM = "/__npm__/"
+CDN_ATTR_RE = re.compile(r'(data-jupyter-widgets-cdn=")([^"]*)(")')
+PUPPETEER = "puppeteer-core@24.43.1"  # node >= 18; 25.x needs node 22
+DRIVER = Path(__file__).with_name("drive.mjs")
+EXPLORER_ID = "ptutor.widgets.KVExplorer"  # `_anywidget_id` of ptutor's kernel-free explorer
+# shown by _static/ptutor-widget-offline.js where a widget could not be drawn
+OFFLINE_NOTE = "ptutor-widget-offline"
 # <script ... src="https://cdn.jsdelivr.net/npm/<pkg>@<version>/<path>" ...>
 SCRIPT_RE = re.compile(r"<script\b[^>]*>", re.I)
 ATTR_RE = re.compile(r'([\w-]+)="([^"]*)"')
@@ -86,6 +101,26 @@ class WidgetNotebook:
         models = self.reachable_models().values()
         return {MODEL_CLASS[m["model_name"]] for m in models if m.get("model_name") in MODEL_CLASS}
 
+    def npm_modules(self) -> list[str]:
+        """npm specs of the widget front ends the page loads besides html-manager's (see `npm_modules`)."""
+        return npm_modules(self.reachable_models().values())
+
+    def explorers(self) -> list[tuple[str, dict]]:
+        """(model id, state) of each KVExplorer view, in page order (a widget inside a box counts too)."""
+        found = []
+        for vid in self.view_ids:
+            seen, todo = set(), [vid]
+            while todo:
+                mid = todo.pop(0)
+                if mid in seen or mid not in self.state:
+                    continue
+                seen.add(mid)
+                st = self.state[mid].get("state", {})
+                if st.get("_anywidget_id", "").endswith(".KVExplorer"):
+                    found.append((mid, st))
+                todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(st))
+        return found
+
     def expected_texts(self) -> list[str]:
         """First line of the stdout each Output widget captured (shown by the Output view)."""
         texts = []
@@ -97,6 +132,35 @@ class WidgetNotebook:
                     line = "".join(out.get("text", "")).strip().splitlines()[:1]
                     texts += [line[0].strip()] if line and line[0].strip() else []
         return texts
+
+
+def npm_modules(models) -> list[str]:
+    """npm specs (`name@version-range`) of the widget front ends that stored models need besides
+    html-manager's own (@jupyter-widgets/*): e.g. `anywidget@~0.11.*`."""
+    specs = set()
+    for m in models:
+        st = m.get("state", {})
+        for kind in ("model", "view"):
+            name = st.get(f"_{kind}_module") or m.get(f"{kind}_module")
+            version = st.get(f"_{kind}_module_version") or m.get(f"{kind}_module_version")
+            if name and version and not name.startswith("@jupyter-widgets/"):
+                specs.add(f"{name}@{version}")
+    return sorted(specs)
+
+
+STATE_RE = re.compile(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S)
+
+
+def page_npm_modules(html: str) -> list[str]:
+    """`npm_modules` of the widget state embedded in a built page."""
+    specs = set()
+    for blob in STATE_RE.findall(html):
+        try:
+            state = json.loads(blob).get("state", {})
+        except json.JSONDecodeError:
+            continue
+        specs.update(npm_modules(state.values()))
+    return sorted(specs)
 
 
 def widget_notebook(path: Path) -> WidgetNotebook | None:
@@ -150,14 +214,54 @@ def cdn_scripts(html: str) -> list[CdnScript]:
     return found
 
 
+def _version_tuple(v: str) -> tuple[int, ...] | None:
+    m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)$", v.strip())
+    return tuple(map(int, m.groups())) if m else None
+
+
+def satisfies(version: str, spec: str) -> bool:
+    """Enough of npm's semver for widget module versions: exact, `*`, `X.Y.*`/`X.*`, `~X.Y[.Z|.*]`, `^X.Y.Z`."""
+    v = _version_tuple(version)
+    spec = spec.strip()
+    if v is None:
+        return False
+    if spec in ("*", "", "latest"):
+        return True
+    op = spec[0] if spec[0] in "~^" else ""
+    parts = spec[len(op):].split(".")
+    nums = []
+    for part in parts:
+        if part in ("*", "x", "X"):
+            break
+        if not part.isdigit():
+            return False
+        nums.append(int(part))
+    if not op:
+        return tuple(v[:len(nums)]) == tuple(nums) if len(nums) < 3 or len(parts) < 3 else v == tuple(nums)
+    low = tuple(nums + [0] * (3 - len(nums)))
+    if v < low:
+        return False
+    if op == "~":  # same major.minor (same major when only the major is given)
+        return v[:max(1, min(2, len(nums)))] == tuple(nums[:max(1, min(2, len(nums)))])
+    first = next((i for i, n in enumerate(low) if n), 2)  # ^: the first non-zero part is fixed
+    return v[:first + 1] == low[:first + 1]
+
+
+def installed_version(modules: Path, name: str) -> str | None:
+    pj = modules / name / "package.json"
+    return json.loads(pj.read_text()).get("version") if pj.exists() else None
+
+
 def npm_install(specs: list[str], prefix: Path, npm: str = "npm", timeout: int = 300) -> Path:
-    """`npm install --prefix prefix specs...` unless those exact versions are already there."""
+    """`npm install --prefix prefix specs...` unless matching versions are already there.
+
+    A spec is `name@version` or `name@range` (`~0.11.*`, as widget state names front ends)."""
     modules = prefix / "node_modules"
 
     def present(spec: str) -> bool:
         name, version = spec.rsplit("@", 1)
-        pj = modules / name / "package.json"
-        return pj.exists() and json.loads(pj.read_text()).get("version") == version
+        have = installed_version(modules, name)
+        return have is not None and satisfies(have, version)
 
     if not all(present(s) for s in specs):
         prefix.mkdir(parents=True, exist_ok=True)
@@ -215,10 +319,11 @@ def _handler(html_root: Path, modules: Path, rewrites: dict[str, str], widget_to
             pass
 
         def translate_path(self, path):
-            clean = path.split("?", 1)[0].split("#", 1)[0]
+            clean = unquote(path.split("?", 1)[0].split("#", 1)[0])
             if clean.startswith(LOCAL_NPM):
                 rest = clean[len(LOCAL_NPM):]
-                m = re.match(r"^((?:@[\w.-]+/)?[\w.-]+)@[\w.+-]+/(.+)$", rest)
+                # the version may be a range (anywidget@~0.11.*): one copy of each package is installed
+                m = re.match(r"^((?:@[\w.-]+/)?[\w.-]+)@[^/]+/(.+)$", rest)
                 if m:
                     target = (modules / m.group(1) / m.group(2)).resolve()
                     if modules.resolve() in target.parents:
@@ -233,6 +338,8 @@ def _handler(html_root: Path, modules: Path, rewrites: dict[str, str], widget_to
             text = path.read_text(encoding="utf-8")
             for old, new in rewrites.items():
                 text = text.replace(old, new)
+            # html-manager loads other widget modules (anywidget) from this base: the local copies
+            text = CDN_ATTR_RE.sub(lambda m: m.group(1) + LOCAL_NPM + m.group(3), text)
             if widget_to_top:
                 text = text.replace("</body>", WIDGET_TO_TOP + "</body>")
             body = text.encode("utf-8")
@@ -294,7 +401,11 @@ class PageResult:
 
 def render_page(exe: str, html_root: Path, page: str, modules: Path, scripts: list[CdnScript],
                 screenshot: Path | None = None) -> PageResult:
-    """Dump the DOM of `page` (relative to html_root) after its widgets had time to render."""
+    """Dump the DOM of `page` (relative to html_root) after its widgets had time to render.
+
+    Widget front ends that the page's state names besides html-manager (anywidget) are first
+    npm-installed next to `modules` (same prefix), so html-manager finds them on the local server."""
+    ensure_page_modules(html_root / page, modules)
     rewrites = {s.url: s.local_url for s in scripts}
     with serve(html_root, modules, rewrites) as base:
         url = base + page
@@ -308,6 +419,23 @@ def render_page(exe: str, html_root: Path, page: str, modules: Path, scripts: li
             proc = chromium(exe, base + page, f"--screenshot={screenshot}")
         shot = screenshot if proc.returncode == 0 and screenshot.is_file() else None
     return PageResult(url, dump.stdout, shot, dump.stderr)
+
+
+def ensure_page_modules(page_file: Path, modules: Path) -> None:
+    specs = page_npm_modules(Path(page_file).read_text(encoding="utf-8"))
+    if specs:
+        npm_install(specs, modules.parent, npm=shutil.which("npm") or "npm")
+
+
+def render_offline(exe: str, html_root: Path, page: str) -> PageResult:
+    """The page as a reader without network sees it: no CDN resolves and nothing is served in its place."""
+    with tempfile.TemporaryDirectory(prefix="ptutor-no-npm-") as empty:
+        with serve(html_root, Path(empty), {}) as base:
+            url = base + page
+            dump = chromium(exe, url, "--dump-dom")
+    if dump.returncode != 0 or "<html" not in dump.stdout:
+        raise RuntimeError(f"chromium --dump-dom {url} failed (rc {dump.returncode}):\n{dump.stderr[-3000:]}")
+    return PageResult(url, dump.stdout, None, dump.stderr)
 
 
 def check_dom(dom: str, nb: WidgetNotebook) -> list[str]:
@@ -331,6 +459,89 @@ def check_dom(dom: str, nb: WidgetNotebook) -> list[str]:
             problems.append(f"Output widget text {text!r} not in the rendered page")
     if re.search(r"Error (rendering|displaying) (Jupyter )?widget|Could not (create|render)", dom):
         problems.append("the page shows a widget rendering error")
+    if "jupyter-widgets-error-widget" in dom:
+        problems.append("a widget's model or view failed to load (html-manager drew its error widget)")
+    if f'class="{OFFLINE_NOTE}' in dom:
+        problems.append("the page shows the 'widget could not be drawn' note")
+    return problems
+
+
+# ----------------------------------------------------------------------------- driving controls
+def drive_page(exe: str, html_root: Path, page: str, modules: Path, scripts: list[CdnScript], job: dict,
+               node: str = "node", timeout: int = 180) -> dict:
+    """Open `page` with puppeteer-core (from `modules`), run `job`'s actions, return what drive.mjs read.
+
+    `job` holds ready/count/read/actions as drive.mjs documents; chromium, url and modules are filled in."""
+    ensure_page_modules(html_root / page, modules)
+    rewrites = {s.url: s.local_url for s in scripts}
+    with serve(html_root, modules, rewrites) as base:
+        full = dict(job, chromium=exe, url=base + page, modules=str(modules))
+        proc = subprocess.run([node, str(DRIVER)], input=json.dumps(full), capture_output=True, text=True,
+                              timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"drive.mjs on {page} failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)
+
+
+def kv_explorer_plan(state: dict, index: int = 0) -> tuple[dict, str, list[str]]:
+    """Actions on the `index`-th explorer of a page and the report Python computes after each.
+
+    Returns (job for drive_page, initial report, expected report after each action). Starts from the
+    explorer's saved state; switches the architecture (to GPT-2, or to SmolLM2 if it shows GPT-2),
+    moves the prefix-length slider 5 steps with the arrow key, types a batch size, toggles the
+    projection, picks another dtype, and types a kv-head count that GPT-2's 12 heads cannot share."""
+    from ptutor.widgets import ARCH_PRESETS, DEFAULT_PRESET, SLIDERS, _preset_args, describe_prefix
+
+    keys = ["batch", "layers", "heads", "kv_heads", "head_dim", "hidden", "prefix_len", "projection",
+            "encoder_hidden", "dtype"]
+    args = {k: state[k] for k in keys}
+    initial = describe_prefix(**args)
+    root = ".ptutor-kvx"
+    other = "GPT-2 small (gpt2)" if state.get("preset") != "GPT-2 small (gpt2)" else DEFAULT_PRESET
+    lo_hi = {name: (lo, hi, step) for name, _, lo, hi, step in SLIDERS}
+    steps = []
+
+    def act(update, **action):
+        args.update(update)
+        steps.append((dict(action, index=index), describe_prefix(**args)))
+
+    act(_preset_args(ARCH_PRESETS[other]), op="select", selector=f"{root} select[data-name=preset]", value=other)
+    lo, hi, step = lo_hi["prefix_len"]
+    act({"prefix_len": min(hi, args["prefix_len"] + 5 * step)}, op="keys",
+        selector=f"{root} input[type=range][data-name=prefix_len]", key="ArrowRight", times=5)
+    batch = 3 if args["batch"] != 3 else 5
+    act({"batch": batch}, op="type", selector=f"{root} input[type=number][data-name=batch]", value=batch)
+    act({"projection": not args["projection"]}, op="click", selector=f"{root} input[data-name=projection]")
+    dtype = "bfloat16" if args["dtype"] != "bfloat16" else "float16"
+    act({"dtype": dtype}, op="select", selector=f"{root} select[data-name=dtype]", value=dtype)
+    kv = 5 if args["heads"] % 5 else 7
+    act({"kv_heads": kv}, op="type", selector=f"{root} input[type=number][data-name=kv_heads]", value=kv)
+    job = {"ready": f"{root} .ptutor-kvx-report", "read": f"{root} .ptutor-kvx-report",
+           "actions": [a for a, _ in steps], "timeout_ms": 30000}
+    return job, initial, [text for _, text in steps]
+
+
+def check_kv_explorers(exe: str, html_root: Path, page: str, modules: Path, scripts: list[CdnScript],
+                       nb: WidgetNotebook, node: str = "node") -> list[str]:
+    """Move each explorer's controls on the built page; problems where its report is not Python's."""
+    problems = []
+    explorers = nb.explorers()
+    for index, (mid, state) in enumerate(explorers):
+        job, initial, expected = kv_explorer_plan(state, index)
+        job["count"] = len(explorers)
+        got = drive_page(exe, html_root, page, modules, scripts, job, node=node)
+        if got["initial"][index] != initial:
+            problems.append(f"explorer {index} ({mid}) first shows\n{got['initial'][index]}\n"
+                            f"but Python's describe_prefix of its saved state is\n{initial}")
+        for (step, want) in zip(got["steps"], expected):
+            have = step["texts"][index]
+            if have != want:
+                a = step["action"]
+                problems.append(f"explorer {index}: after {a['op']} {a['selector']} {a.get('value', a.get('key', ''))} "
+                                f"the page shows\n{have}\nPython computes\n{want}")
+                break
+        if len(got["steps"]) != len(expected):
+            problems.append(f"explorer {index}: {len(got['steps'])} of {len(expected)} actions ran")
     return problems
 
 
@@ -339,11 +550,16 @@ if __name__ == "__main__":  # python tests/browser/widgetcheck.py _build/html ch
     exe = find_chromium() or sys.exit("chromium not found")
     html = (root / page).read_text(encoding="utf-8")
     scripts = cdn_scripts(html)
-    mods = npm_install([s.spec for s in scripts], Path(tempfile.gettempdir()) / "ptutor-widget-npm")
+    nb_path = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(page).with_suffix(".ipynb")
+    nbw = widget_notebook(nb_path) if nb_path.exists() else None
+    extra = nbw.npm_modules() if nbw else []
+    if nbw and nbw.explorers():
+        extra.append(PUPPETEER)
+    mods = npm_install([s.spec for s in scripts] + extra, Path(tempfile.gettempdir()) / "ptutor-widget-npm")
     for s in scripts:
         check_integrity(s, mods)
-    nb_path = Path(page).with_suffix(".ipynb")
     result = render_page(exe, root, page, mods, scripts, Path("_build/screenshots") / Path(page).with_suffix(".png").name)
-    nbw = widget_notebook(nb_path) if nb_path.exists() else None
     print("screenshot:", result.screenshot)
     print("\n".join(check_dom(result.dom, nbw)) if nbw else result.dom[:2000])
+    if nbw and nbw.explorers():
+        print("\n".join(check_kv_explorers(exe, root, page, mods, scripts, nbw)) or "explorers: report follows the controls")
