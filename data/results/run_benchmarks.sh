@@ -1,36 +1,33 @@
 #!/usr/bin/env bash
 # The book's benchmark logs, made by the experiment runner at each method's swept learning rate
-# (MethodConfig.task_lrs, picked by run_lr_sweeps.sh). Two queues side by side, one torch thread each,
-# one process per run (so peak memory is per run):
+# (MethodConfig.task_lrs, picked by run_lr_sweeps.sh). Two runs at a time with one torch thread each
+# (xargs -P 2), one process per run so peak memory is per run:
 #   gen_10min.jsonl        smollm2-135m on data/restaurants: 10 minutes of training per run, test = 300
 #                          distinct inputs with 3-5 references each (corpus BLEU, ROUGE-L, mentions); seed 0.
 #   ner_lowres_3min.jsonl  minilm on a 600-sentence sample of data/ner/train.conll, 3 minutes per run,
-#                          test = the 1,000 test sentences; ft, pt2, pt, ptv1, lora over seeds 0-2, the probe once.
-# About an hour on a 2-core CPU. `bash run_benchmarks.sh gen` (or `ner`) runs one queue only.
+#                          test = the 1,000 test sentences; ft, pt2, pt, ptv1 over seeds 0-2; lora and probe once.
+# About 55 minutes on a 2-core CPU. RESUME=1 keeps the logs and skips the runs they already hold.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=1
 GEN=data/results/gen_10min.jsonl
 NER=data/results/ner_lowres_3min.jsonl
-gen() { $PY -m ptutor.experiments gen --model smollm2-135m --train data/restaurants/train.jsonl \
-          --test data/restaurants/test.jsonl --minutes 10 --quiet --out "$GEN" "$@"; }
-ner() { $PY -m ptutor.experiments ner --model minilm --train data/ner/train.conll --train-limit 600 \
-          --test data/ner/test.conll --minutes 3 --quiet --out "$NER" "$@"; }
-gen_queue() {
-  rm -f "$GEN"
-  for method in pt2 ft lora pt; do gen --method $method --seed 0; done
+[ "${RESUME:-0}" = 1 ] || rm -f "$GEN" "$NER"
+GEN_RUN="$PY -m ptutor.experiments gen --model smollm2-135m --train data/restaurants/train.jsonl --test data/restaurants/test.jsonl --minutes 10 --quiet --out $GEN"
+NER_RUN="$PY -m ptutor.experiments ner --model minilm --train data/ner/train.conll --train-limit 600 --test data/ner/test.conll --minutes 3 --quiet --out $NER"
+jobs() {  # "task method seed", slowest first
+  for method in pt2 ft lora pt; do echo "gen $method 0"; done
+  for seed in 0 1 2; do for method in ft pt2 pt ptv1; do echo "ner $method $seed"; done; done
+  echo "ner lora 0"
+  echo "ner probe 0"
 }
-ner_queue() {
-  rm -f "$NER"
-  for seed in 0 1 2; do
-    for method in ft pt2 lora pt ptv1; do ner --method $method --seed $seed; done
-  done
-  ner --method probe --seed 0
+logged() {  # is (method, seed) in the task's log already?
+  local log=$NER; [ "$1" = gen ] && log=$GEN
+  [ -f "$log" ] && $PY -c "import json,sys; sys.exit(0 if any(r['method']=='$2' and r['seed']==$3 for r in map(json.loads, open('$log'))) else 1)"
 }
-case "${1:-both}" in
-  gen) gen_queue > /dev/null ;;
-  ner) ner_queue > /dev/null ;;
-  *) gen_queue > /dev/null & ner_queue > /dev/null & wait ;;
-esac
-echo "done: ${1:-both}"
+jobs | while read -r task method seed; do
+  logged "$task" "$method" "$seed" && continue
+  if [ "$task" = gen ]; then echo "$GEN_RUN --method $method --seed $seed"; else echo "$NER_RUN --method $method --seed $seed"; fi
+done | xargs -P 2 -I CMD sh -c 'CMD > /dev/null'
+echo "wrote $GEN and $NER"

@@ -18,7 +18,7 @@ GEN=data/results/lr_sweep_gen.jsonl
 NER_RUN="$PY -m ptutor.experiments ner --model minilm --train data/ner/train.conll --train-limit 600 --dev data/ner/dev.conll --test data/ner/dev.conll --minutes 1.5 --seed 0 --quiet --out $NER"
 GEN_RUN="$PY -m ptutor.experiments gen --model smollm2-135m --train data/restaurants/train.jsonl --dev data/restaurants/dev.jsonl --test data/restaurants/dev.jsonl --minutes 2 --seed 0 --quiet --out $GEN"
 jobs() {  # "task method lr", slowest first
-  for lr in 1e-2 3e-2 1e-1; do echo "gen pt2 $lr"; done
+  for lr in 1e-2 3e-2 1e-1 3e-1; do echo "gen pt2 $lr"; done
   for lr in 3e-5 1e-4 3e-4 1e-3; do echo "gen ft $lr"; done
   for lr in 3e-4 1e-3 3e-3; do echo "gen lora $lr"; done
   for lr in 3e-2 1e-1 3e-1; do echo "gen pt $lr"; done
