@@ -154,3 +154,16 @@ def test_gen_scores_multi_reference_bleu_rouge_and_mentions():
     assert rouge_l("a b c d", "a x c d") == pytest.approx(0.75)
     worse = generation_scores(inputs, refs, ["Aroma is a place.", "Blue Fig."])
     assert worse["bleu"] < 30 and worse["mentions_all"] == 0.0
+
+
+def test_default_learning_rates_are_the_picks_of_the_committed_sweeps():
+    """Each method's per-task LR (what the runner uses without --lr) must be what its dev sweep picked."""
+    from pathlib import Path
+
+    from ptutor.methods import METHODS
+
+    results = Path(__file__).resolve().parent.parent / "data" / "results"
+    for task in ("ner", "gen"):
+        rows = read_jsonl(results / f"lr_sweep_{task}.jsonl")
+        for method in dict.fromkeys(r["method"] for r in rows):
+            assert METHODS[method].config_class.lr_for(task) == best_lr(rows, method)["lr"], (task, method)

@@ -6,14 +6,17 @@
 #                          distinct inputs with 3-5 references each (corpus BLEU, ROUGE-L, mentions); seed 0.
 #   ner_lowres_3min.jsonl  minilm on a 600-sentence sample of data/ner/train.conll, 3 minutes per run,
 #                          test = the 1,000 test sentences; ft, pt2, pt, ptv1 over seeds 0-2; lora and probe once.
-# About 55 minutes on a 2-core CPU. RESUME=1 keeps the logs and skips the runs they already hold.
+# About 55 minutes on a 2-core CPU. RESUME=1 keeps the logs and skips the runs they already hold;
+# ONLY=gen or ONLY=ner runs one task's jobs; WORKERS sets how many run at a time (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=1
 GEN=data/results/gen_10min.jsonl
 NER=data/results/ner_lowres_3min.jsonl
-[ "${RESUME:-0}" = 1 ] || rm -f "$GEN" "$NER"
+if [ "${RESUME:-0}" != 1 ]; then
+  case "${ONLY:-}" in gen) rm -f "$GEN" ;; ner) rm -f "$NER" ;; *) rm -f "$GEN" "$NER" ;; esac
+fi
 GEN_RUN="$PY -m ptutor.experiments gen --model smollm2-135m --train data/restaurants/train.jsonl --test data/restaurants/test.jsonl --minutes 10 --quiet --out $GEN"
 NER_RUN="$PY -m ptutor.experiments ner --model minilm --train data/ner/train.conll --train-limit 600 --test data/ner/test.conll --minutes 3 --quiet --out $NER"
 jobs() {  # "task method seed", slowest first
@@ -27,7 +30,8 @@ logged() {  # is (method, seed) in the task's log already?
   [ -f "$log" ] && $PY -c "import json,sys; sys.exit(0 if any(r['method']=='$2' and r['seed']==$3 for r in map(json.loads, open('$log'))) else 1)"
 }
 jobs | while read -r task method seed; do
+  [ -n "${ONLY:-}" ] && [ "$task" != "$ONLY" ] && continue
   logged "$task" "$method" "$seed" && continue
   if [ "$task" = gen ]; then echo "$GEN_RUN --method $method --seed $seed"; else echo "$NER_RUN --method $method --seed $seed"; fi
-done | xargs -P 2 -I CMD sh -c 'CMD > /dev/null'
+done | xargs -P "${WORKERS:-2}" -I CMD sh -c 'CMD > /dev/null'
 echo "wrote $GEN and $NER"

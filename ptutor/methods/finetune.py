@@ -15,7 +15,8 @@ class FineTuneConfig(MethodConfig):
     method = "ft"
     title = "full fine-tuning"
     default_lr = 1e-4
-    lr_source = "data/results/lr_sweep.jsonl"
+    task_lrs = {"ner": 1e-3, "gen": 3e-4}  # picked on dev (data/results/lr_sweep_*.jsonl)
+    lr_source = "data/results/lr_sweep_ner.jsonl, data/results/lr_sweep_gen.jsonl"
 
 
 @register
@@ -38,7 +39,8 @@ class ProbeConfig(MethodConfig):
     method = "probe"
     title = "linear probe"
     default_lr = 5e-3
-    lr_source = "data/results/lr_sweep.jsonl"
+    task_lrs = {"ner": 2e-2}  # picked on dev (data/results/lr_sweep_ner.jsonl)
+    lr_source = "data/results/lr_sweep_ner.jsonl"
 
 
 @register

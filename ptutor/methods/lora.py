@@ -87,6 +87,8 @@ class LoraConfig(MethodConfig):
     method = "lora"
     title = "LoRA"
     default_lr = 1e-3
+    task_lrs = {"ner": 3e-3, "gen": 3e-3}  # picked on dev (data/results/lr_sweep_*.jsonl)
+    lr_source = "data/results/lr_sweep_ner.jsonl, data/results/lr_sweep_gen.jsonl"
     r: int = 8  # rank of B A
     alpha: float = 16.0  # the update is scaled by alpha / r (alpha / sqrt(r) with rslora)
     dropout: float = 0.0  # dropout on the LoRA branch's input

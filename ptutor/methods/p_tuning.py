@@ -59,6 +59,8 @@ class PTuningConfig(MethodConfig):
     method = "ptv1"
     title = "P-Tuning v1"
     default_lr = 1e-3
+    task_lrs = {"ner": 3e-3}  # picked on dev (data/results/lr_sweep_ner.jsonl)
+    lr_source = "data/results/lr_sweep_ner.jsonl"
     num_virtual_tokens: int = 20
     encoder: str = "mlp"  # mlp | lstm
     encoder_hidden_size: int = 0  # 0: the backbone's hidden size
