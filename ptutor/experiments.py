@@ -84,15 +84,15 @@ def _backbone(task: Task, model, seed: int, dtype):
 
 def run(task: str | Task, method: str, model, train, test, dev=None, minutes: float | None = None,
         steps: int | None = None, seed: int = 0, *, lr: float | None = None, batch_size: int | None = None,
-        max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06, schedule: str = "linear", eval_every: int | None = None,
-        device: str | None = None, dtype: torch.dtype = torch.float32, save: str | None = None,
-        out: str | None = None, progress: bool = False, return_model: bool = False, **options):
+        max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06,
+        schedule: str = "linear", eval_every: int | None = None, device: str | None = None,
+        dtype: torch.dtype = torch.float32, save: str | None = None, out: str | None = None, progress: bool = False, return_model: bool = False, **options):
     """Train `method` on `task` with backbone `model` (a preset name or a loaded (model, tokenizer)) and
     score it on `test` (and `dev`, if given). `train`/`test`/`dev` are file paths or lists of items.
 
     Budget: `minutes` and/or `steps` (neither: 3 minutes). `train_limit` trains on a seeded
-    random sample of that many training items (a low-resource setting, or a learning curve). Other keyword arguments are the
-    method's options (e.g. num_virtual_tokens=16). Returns one stamped dict, or with
+    random sample of that many training items (a low-resource setting, or a learning curve).
+    Other keyword arguments are the method's options (e.g. num_virtual_tokens=16). Returns one stamped dict, or with
     return_model=True the triple (dict, trained model, training History); `out` appends the
     dict to a JSON-lines results log.
     """
@@ -117,10 +117,12 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     batch_size = batch_size or task.batch_size
     rows = task.encode(train_items, tok, max_length)
     stream = TokenCounter(batches(rows, batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=seed))
+
     def dev_scores(m):
         return {f"dev_{k}": v for k, v in task.evaluate(m, dev_items, tok, max_length=max_length).items()
                 if k != "examples"}
-    hist = fit(wrapped, stream, train_config, device=device, eval_fn=dev_scores if dev_items is not None else None)
+    hist = fit(wrapped, stream, train_config, device=device,
+               eval_fn=dev_scores if dev_items is not None else None)
     t0 = time.perf_counter()
     if dev is not None and dev == test:  # a sweep scored on dev only: the final dev scores are the test scores
         scores = {k[len("dev_"):]: v for k, v in hist.evals[-1].items() if k.startswith("dev_")}
