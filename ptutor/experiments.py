@@ -86,7 +86,8 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
         steps: int | None = None, seed: int = 0, *, lr: float | None = None, batch_size: int | None = None,
         max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06,
         schedule: str = "linear", eval_every: int | None = None, device: str | None = None,
-        dtype: torch.dtype = torch.float32, save: str | None = None, out: str | None = None, progress: bool = False, return_model: bool = False, **options):
+        dtype: torch.dtype = torch.float32, save: str | None = None, out: str | None = None,
+        progress: bool = False, return_model: bool = False, **options):
     """Train `method` on `task` with backbone `model` (a preset name or a loaded (model, tokenizer)) and
     score it on `test` (and `dev`, if given). `train`/`test`/`dev` are file paths or lists of items.
 
