@@ -108,14 +108,14 @@ const INT_KEYS = ["batch", "layers", "heads", "kv_heads", "head_dim", "prefix_le
 const PRESET_KEYS = ["layers", "heads", "kv_heads", "head_dim", "hidden"];
 
 const CSS = `
-.ptutor-kvx { font-size: 13px; }
+.ptutor-kvx { font-size: 13px; max-width: 100%; }
 .ptutor-kvx label { display: flex; align-items: center; gap: 6px; margin: 2px 0; }
-.ptutor-kvx .ptutor-kvx-name { width: 110px; text-align: right; flex: none; }
-.ptutor-kvx-grid { display: grid; grid-template-columns: repeat(2, 360px); column-gap: 12px; }
-.ptutor-kvx input[type=range] { width: 150px; }
-.ptutor-kvx input[type=number] { width: 70px; }
-.ptutor-kvx select.ptutor-kvx-preset { width: 360px; }
-.ptutor-kvx-source { color: #555; margin: 2px 0 6px 116px; }
+.ptutor-kvx .ptutor-kvx-name { width: 100px; text-align: right; flex: none; }
+.ptutor-kvx-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(310px, 1fr)); column-gap: 12px; }
+.ptutor-kvx input[type=range] { width: 130px; min-width: 0; }
+.ptutor-kvx input[type=number] { width: 64px; }
+.ptutor-kvx select.ptutor-kvx-preset { width: 360px; max-width: calc(100% - 110px); }
+.ptutor-kvx-source { color: #555; margin: 2px 0 6px 106px; }
 .ptutor-kvx-report { font-size: 12px; line-height: 1.3; margin-top: 8px; white-space: pre; overflow-x: auto; }
 `;
 
