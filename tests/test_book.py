@@ -191,8 +191,14 @@ def test_widgets_render_in_chromium(book, browser_tools, notebook):
     scripts = widgetcheck.cdn_scripts(text)
     names = {s.package for s in scripts}
     assert {"requirejs", "@jupyter-widgets/html-manager"} <= names, f"{page} loads {names}"
+    if len(nb.explorers()) == len(nb.view_ids):
+        # anywidget front ends load by dynamic import, which `chromium --dump-dom` does not wait for;
+        # test_kv_explorer_recomputes_in_chromium_without_a_kernel renders and drives them in a real session
+        pytest.skip(f"{page}: its only widgets are kv explorers, checked by the explorer test")
 
-    modules = widgetcheck.npm_install(sorted({s.spec for s in scripts}), NPM_CACHE, npm=npm)
+    # html-manager's own scripts, plus the widget front ends the page's state names (anywidget)
+    specs = sorted({s.spec for s in scripts} | set(widgetcheck.page_npm_modules(text)))
+    modules = widgetcheck.npm_install(specs, NPM_CACHE, npm=npm)
     for script in scripts:  # the local copy is byte-identical to what the page pins
         widgetcheck.check_integrity(script, modules)
 
