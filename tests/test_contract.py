@@ -38,8 +38,14 @@ def cases():
         yield pytest.param(method, preset, task, id=f"{method}-{preset}")
 
 
+def backbone(preset, task, seed=0, with_tokenizer=True):
+    """The tiny base model (a tagging head with the NER labels unless it is a causal LM) and its tokenizer."""
+    return load_backbone(preset, task, seed=seed, with_tokenizer=with_tokenizer,
+                         **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+
+
 def make(method, preset, task, seed=0):
-    base, tok = load_backbone(preset, task, seed=seed, **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    base, tok = backbone(preset, task, seed)
     torch.manual_seed(seed)
     return inject(base, METHODS[method].config_class(**SMALL.get(method, {}))), tok
 
@@ -79,8 +85,7 @@ def test_save_then_load_gives_identical_outputs(method, preset, task, tmp_path):
     model, tok = make(method, preset, task)
     fit(model, stream(rows_for(task, tok)), TrainConfig(lr=1e-2, steps=2, progress=False), device=torch.device("cpu"))
     checkpoint.save(model, tmp_path)
-    fresh, _ = load_backbone(preset, task, seed=0, with_tokenizer=False,  # the same frozen base, untrained
-                             **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    fresh, _ = backbone(preset, task, with_tokenizer=False)  # the same frozen base, untrained
     loaded = checkpoint.load(fresh, tmp_path)
     assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
     batch = probe_batch(task, tok)
@@ -105,8 +110,7 @@ def test_train_2n_equals_train_n_save_resume_train_n(method, preset, task, tmp_p
              optimizer=opt, device=torch.device("cpu"))
     checkpoint.save_for_resume(first, opt, tmp_path, step=N)
     torch.manual_seed(123)  # whatever runs in between must not matter
-    base, _ = load_backbone(preset, task, seed=0, with_tokenizer=False,
-                            **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    base, _ = backbone(preset, task, with_tokenizer=False)
     resumed, opt2, step = checkpoint.load_for_resume(base, tmp_path, method=method)
     h2 = fit(resumed, itertools.islice(stream(rows), N, None),
              TrainConfig(lr=lr, steps=2 * N, start_step=step, progress=False), optimizer=opt2,
@@ -125,8 +129,7 @@ def test_disable_adapter_runs_the_base_alone(method, preset, task):
             with model.disable_adapter():
                 pass
         return
-    pristine, _ = load_backbone(preset, task, seed=0, with_tokenizer=False,
-                                **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+    pristine, _ = backbone(preset, task, with_tokenizer=False)
     head = task_head_name(model.base)
     with torch.no_grad():  # as if trained: some methods (LoRA, B = 0) start exactly at the base model
         for name, p in model.owned_parameters().items():
