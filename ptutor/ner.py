@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import torch
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+from seqeval.scheme import IOB2
 
 from .data import IGNORE_INDEX, NER_LABELS, batches
 
 
 @torch.no_grad()
 def predict_word_tags(model, rows: list[dict], labels: list[str] = NER_LABELS, *, batch_size: int = 64,
-                      pad_id: int = 0, device=None) -> tuple[list[list[str]], list[list[str]]]:
-    """Return (gold, predicted) tag sequences, one tag per word (read at each word's first sub-word)."""
+                      pad_id: int = 0, device=None, word_tags: list[list[str]] | None = None
+                      ) -> tuple[list[list[str]], list[list[str]]]:
+    """Return (gold, predicted) tag sequences, one tag per word (read at each word's first sub-word).
+
+    Pass `word_tags` (every sentence's full gold tags) so that words cut off by truncation stay in
+    the gold set, predicted "O": an entity the model never saw counts as missed, not as absent.
+    """
     model.eval()
     device = device or next(model.parameters()).device
     gold, pred = [], []
@@ -25,17 +31,31 @@ def predict_word_tags(model, rows: list[dict], labels: list[str] = NER_LABELS, *
             keep = row_lab != IGNORE_INDEX
             gold.append([labels[i] for i in row_lab[keep].tolist()])
             pred.append([labels[i] for i in row_best[keep].tolist()])
+    if word_tags is not None:
+        if len(word_tags) != len(gold):
+            raise ValueError(f"word_tags has {len(word_tags)} sentences but rows has {len(gold)}")
+        for i, (full, seen) in enumerate(zip(word_tags, gold)):
+            if list(full[:len(seen)]) != seen:
+                raise ValueError(f"sentence {i}: word_tags do not start with the tags encoded in rows")
+            pred[i] += ["O"] * (len(full) - len(seen))
+        gold = [list(t) for t in word_tags]
     return gold, pred
 
 
-def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
-    """Entity-level precision/recall/F1 (seqeval, CoNLL rules: an entity counts only if its span and type match)."""
-    return {"f1": f1_score(gold, pred), "precision": precision_score(gold, pred), "recall": recall_score(gold, pred)}
+def entity_scores(gold: list[list[str]], pred: list[list[str]], *, strict: bool = False) -> dict:
+    """Entity-level precision/recall/F1 with seqeval: an entity counts only if its span and type match.
+
+    Default: the conlleval rules (a predicted span may start with I-). strict=True: IOB2 only, so a
+    span that starts with I- is no entity at all (seqeval's mode="strict").
+    """
+    kw = {"mode": "strict", "scheme": IOB2} if strict else {}
+    return {"f1": f1_score(gold, pred, **kw), "precision": precision_score(gold, pred, **kw),
+            "recall": recall_score(gold, pred, **kw)}
 
 
-def evaluate_ner(model, rows, labels: list[str] = NER_LABELS, **kwargs) -> dict:
+def evaluate_ner(model, rows, labels: list[str] = NER_LABELS, *, strict: bool = False, **kwargs) -> dict:
     gold, pred = predict_word_tags(model, rows, labels, **kwargs)
-    return entity_scores(gold, pred)
+    return entity_scores(gold, pred, strict=strict)
 
 
 def report(model, rows, labels: list[str] = NER_LABELS, **kwargs) -> str:

@@ -67,8 +67,9 @@ class NerTask(Task):
         return encode_ner(items, tokenizer, self.labels, max_length=max_length or self.max_length)
 
     def evaluate(self, model, items, tokenizer, *, max_length=None, batch_size=64, **_):
-        rows = self.encode(items, tokenizer, max_length)
-        return evaluate_ner(model, rows, self.labels, pad_id=tokenizer.pad_token_id, batch_size=batch_size)
+        rows = self.encode(items, tokenizer, max_length)  # truncated words stay in the gold set (word_tags)
+        return evaluate_ner(model, rows, self.labels, pad_id=tokenizer.pad_token_id, batch_size=batch_size,
+                            word_tags=[s.tags for s in items])
 
 
 class GenTask(Task):

@@ -167,3 +167,21 @@ def test_default_learning_rates_are_the_picks_of_the_committed_sweeps():
         rows = read_jsonl(results / f"lr_sweep_{task}.jsonl")
         for method in dict.fromkeys(r["method"] for r in rows):
             assert METHODS[method].config_class.lr_for(task) == best_lr(rows, method)["lr"], (task, method)
+
+
+def test_gpu_step_time_script_runs_every_method_through_the_runner(capsys):
+    """data/results/gpu_step_time.py (the committed GPU log's script) still runs: tiny BERT, CPU, 2 steps."""
+    import importlib.util
+    import json as _json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "data/results/gpu_step_time.py"
+    spec = importlib.util.spec_from_file_location("gpu_step_time", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(["--tiny", "--device", "cpu", "--steps", "2", "--batch", "4", "--length", "16"])
+    rows = [_json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
+    assert [r["run"] for r in rows] == list(script.RUNS)
+    assert all(r["steps"] == 2 and r["batch_size"] == 4 for r in rows)
+    by_run = {r["run"]: r for r in rows}
+    assert by_run["probe"]["trainable_params"] < by_run["pt2 (16)"]["trainable_params"] < by_run["ft"]["trainable_params"]

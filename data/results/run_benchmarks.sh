@@ -4,10 +4,11 @@
 # (xargs -P 2), one process per run so peak memory is per run:
 #   gen_10min.jsonl        smollm2-135m on data/restaurants: 10 minutes of training per run, test = 300
 #                          distinct inputs with 3-5 references each (corpus BLEU, ROUGE-L, mentions); ft, pt2
-#                          and lora, seed 0.
+#                          and lora over seeds 0-2, prompt tuning (pt) once.
 #   ner_lowres_3min.jsonl  minilm on a 600-sentence sample of data/ner/train.conll, 3 minutes per run,
-#                          test = the 1,000 test sentences; ft and pt2 over seeds 0-2, lora once.
-# About 35 minutes on a 2-core CPU. RESUME=1 keeps the logs and skips the runs they already hold;
+#                          test = the 1,000 test sentences; every NER method (ft, probe, pt, ptv1, pt2, lora)
+#                          over seeds 0-2.
+# About 2 hours on a 2-core CPU (each gen run is 10 minutes of training plus 3-4 of generation). RESUME=1 keeps the logs and skips the runs they already hold;
 # ONLY=gen or ONLY=ner runs one task's jobs; WORKERS sets how many run at a time (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,10 +21,10 @@ if [ "${RESUME:-0}" != 1 ]; then
 fi
 GEN_RUN="$PY -m ptutor.experiments gen --model smollm2-135m --train data/restaurants/train.jsonl --test data/restaurants/test.jsonl --minutes 10 --quiet --out $GEN"
 NER_RUN="$PY -m ptutor.experiments ner --model minilm --train data/ner/train.conll --train-limit 600 --test data/ner/test.conll --minutes 3 --quiet --out $NER"
-jobs() {  # "task method seed", slowest first
-  for method in pt2 ft lora; do echo "gen $method 0"; done
-  for seed in 0 1 2; do for method in ft pt2; do echo "ner $method $seed"; done; done
-  echo "ner lora 0"
+jobs() {  # "task method seed": NER first (short runs), then generation
+  for seed in 0 1 2; do for method in ft pt2 lora pt ptv1 probe; do echo "ner $method $seed"; done; done
+  for seed in 0 1 2; do for method in pt2 ft lora; do echo "gen $method $seed"; done; done
+  echo "gen pt 0"
 }
 logged() {  # is (method, seed) in the task's log already?
   local log=$NER; [ "$1" = gen ] && log=$GEN
