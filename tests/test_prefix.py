@@ -312,3 +312,84 @@ def test_a_chatglm_style_prefix_file_loads_and_wrong_lengths_or_backbones_are_na
     ids = torch.randint(0, 1000, (1, 5))
     with torch.no_grad():
         assert torch.equal(loaded(input_ids=ids).logits, trained(input_ids=ids).logits)
+
+
+# --- several prefixes on one base, routed per row ----------------------------------------------------
+
+def _routed(preset, task="causal-lm", n=3, projection=False):
+    model = _method(preset, task, num_prefixes=n, prefix_projection=projection, init="random")
+    with torch.no_grad():
+        model.prefix_encoder.embedding.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(3))
+    return model
+
+
+def _alone(routed, k):
+    """A one-prefix model holding prefix k of `routed` (same base, same head)."""
+    one = inject(copy.deepcopy(routed.base), PrefixConfig(num_virtual_tokens=P, init="random",
+                                                          prefix_projection=routed.config.prefix_projection)).eval()
+    sd = routed.prefix_encoder.state_dict()
+    sd["embedding.weight"] = sd["embedding.weight"][k * P:(k + 1) * P]
+    one.prefix_encoder.load_state_dict(sd)
+    return one
+
+
+@pytest.mark.parametrize("projection", [False, True])
+@pytest.mark.parametrize("preset,task", [("tiny-llama", "causal-lm"), ("tiny-gpt2", "causal-lm"),
+                                         ("tiny-bert", "token-classification")])
+def test_a_batch_mixing_prefixes_equals_each_prefix_alone_row_by_row(preset, task, projection):
+    routed = _routed(preset, task, projection=projection)
+    ids, mask = _ids(b=4), torch.ones(4, 7, dtype=torch.long)
+    which = torch.tensor([2, 0, 1, 2])
+    with torch.no_grad():
+        mixed = routed(input_ids=ids, attention_mask=mask, prefix_ids=which).logits
+        for row, k in enumerate(which.tolist()):
+            alone = _alone(routed, k)(input_ids=ids[row:row + 1], attention_mask=mask[row:row + 1]).logits
+            assert (mixed[row:row + 1] - alone).abs().max().item() < 1e-5, (row, k)
+        assert (mixed[1] - mixed[2]).abs().max().item() > 1e-3 or not torch.equal(ids[1], ids[2])
+
+
+def test_routed_generation_equals_each_prefix_alone():
+    routed = _routed("tiny-llama")
+    ids, mask = _ids(b=2, length=5), torch.ones(2, 5, dtype=torch.long)
+    which = torch.tensor([1, 2])
+    out = routed.generate(input_ids=ids, attention_mask=mask, prefix_ids=which, max_new_tokens=4, do_sample=False)
+    for row, k in enumerate(which.tolist()):
+        alone = _alone(routed, k).generate(input_ids=ids[row:row + 1], attention_mask=mask[row:row + 1],
+                                           max_new_tokens=4, do_sample=False)
+        assert torch.equal(out[row:row + 1], alone)
+
+
+def test_prefix_ids_travel_through_collate_and_fit_and_train_only_the_prefixes_used():
+    from ptutor.data import batches
+    from ptutor.train import TrainConfig, fit
+
+    routed = _routed("tiny-llama")
+    before = routed.prefix_encoder.embedding.weight.detach().clone()
+    rows = [{"input_ids": _ids(1, 6, seed=i)[0].tolist(), "labels": _ids(1, 6, seed=i)[0].tolist(),
+             "prefix_ids": i % 2} for i in range(8)]  # tasks 0 and 1 only
+    fit(routed, batches(rows, 4, shuffle=True), TrainConfig(lr=1e-2, steps=3, warmup=0.0, progress=False),
+        device=torch.device("cpu"))
+    moved = (routed.prefix_encoder.embedding.weight.detach() - before).abs().amax(-1).view(3, P).amax(-1)
+    assert moved[0] > 0 and moved[1] > 0 and moved[2] == 0
+
+
+def test_routing_errors_name_the_fix():
+    routed = _routed("tiny-llama")
+    ids = _ids(b=2)
+    with pytest.raises(ValueError, match="pass prefix_ids"):
+        routed(input_ids=ids)
+    with pytest.raises(ValueError, match=r"in 0\.\.2"):
+        routed(input_ids=ids, prefix_ids=torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="one integer per row"):
+        routed(input_ids=ids, prefix_ids=torch.tensor([0]))
+    with pytest.raises(ValueError, match="num_prefixes"):
+        PrefixConfig(num_prefixes=0)
+
+
+def test_several_prefixes_save_and_load(tmp_path):
+    routed = _routed("tiny-llama")
+    checkpoint.save(routed, tmp_path / "routed")
+    again = checkpoint.load(copy.deepcopy(routed.base), tmp_path / "routed")
+    ids, which = _ids(b=3), torch.tensor([0, 2, 1])
+    with torch.no_grad():
+        assert torch.equal(routed(input_ids=ids, prefix_ids=which).logits, again(input_ids=ids, prefix_ids=which).logits)

@@ -9,6 +9,10 @@ The prefix enters through the key/value cache (ptutor.cache): a fresh cache per
 forward, an attention mask extended by the prefix length. Parameter names and layout
 match peft's PrefixEncoder, so trained weights copy across both ways.
 
+Several prefixes on one frozen base (`num_prefixes` > 1, one per task): each row of a batch
+picks its own with a `prefix_ids` batch key (one integer per row, kept by `collate`), so a
+single forward serves rows of different tasks, the same as running each task alone.
+
 Gradient checkpointing does not mix with it (peft #869): checkpointing recomputes each
 layer's forward in the backward pass, but the cache is mutated in place by the first
 forward (the layer's own keys/values are appended to the prefix), so the recomputed
@@ -51,10 +55,13 @@ class PrefixConfig(MethodConfig):
     init_text: str | None = None  # for init="text": tokenised, repeated or cut to num_virtual_tokens
     shift_positions: bool = True  # BERT: tokens at positions P..P+L-1 (peft, P-Tuning v2 code); False: 0..L-1
     train_head: bool = True  # train the task head (classifier) together with the prefix
+    num_prefixes: int = 1  # prefixes on one base; a batch's `prefix_ids` (one per row) picks each row's
 
     def __post_init__(self):
         if self.num_virtual_tokens < 1:
             raise ValueError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
+        if self.num_prefixes < 1:
+            raise ValueError(f"num_prefixes must be at least 1, got {self.num_prefixes}")
         if not 0.0 <= self.prefix_dropout < 1.0:
             raise ValueError(f"prefix_dropout must be in [0, 1), got {self.prefix_dropout}")
         check_init(self.init, self.init_text, allowed=("auto", "random", "vocab", "text"))
@@ -71,20 +78,22 @@ class PrefixEncoder(nn.Module):
 
     Without projection the embedding table *is* the prefix. With projection, P small
     embeddings go through Linear -> tanh -> Linear, which Li & Liang found trains more
-    stably; after training only the output matters.
+    stably; after training only the output matters. With several prefixes the table has
+    num_prefixes * P rows: prefix k is rows k*P .. k*P + P-1.
     """
 
     def __init__(self, layout: KVLayout, num_virtual_tokens: int, projection: bool = False,
-                 encoder_hidden_size: int = 0, init_std: float = 0.0):
+                 encoder_hidden_size: int = 0, init_std: float = 0.0, num_prefixes: int = 1):
         super().__init__()
         self.layout, self.num_virtual_tokens, self.projection = layout, num_virtual_tokens, projection
         out = layout.num_layers * 2 * layout.kv_width
+        rows = num_prefixes * num_virtual_tokens
         if projection:
             width = encoder_hidden_size or layout.kv_width
-            self.embedding = nn.Embedding(num_virtual_tokens, layout.kv_width)
+            self.embedding = nn.Embedding(rows, layout.kv_width)
             self.transform = nn.Sequential(nn.Linear(layout.kv_width, width), nn.Tanh(), nn.Linear(width, out))
         else:
-            self.embedding = nn.Embedding(num_virtual_tokens, out)
+            self.embedding = nn.Embedding(rows, out)
         if init_std:
             nn.init.normal_(self.embedding.weight, std=init_std)
 
@@ -136,15 +145,15 @@ class PrefixTuning(Method):
         self.layout = kv_layout(base.config)
         self.is_causal = self.layout.arch != "bert"
         self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
-                                            config.encoder_hidden_size, config.init_std)
+                                            config.encoder_hidden_size, config.init_std, config.num_prefixes)
         init = config.init if config.init != "auto" else ("random" if config.prefix_projection or config.init_std
                                                           else "vocab")
         if init != "random":
             tok = tokenizer_for(base, tokenizer) if init == "text" else None
             ids = init_token_ids(init, config.init_text, config.num_virtual_tokens,
                                  base.get_input_embeddings().num_embeddings, tok)
-            with torch.no_grad():
-                self.prefix_encoder.embedding.weight.copy_(activation_prefix(base, ids))
+            with torch.no_grad():  # every prefix starts from the same activations
+                self.prefix_encoder.embedding.weight.copy_(activation_prefix(base, ids).repeat(config.num_prefixes, 1))
         self.dropout = nn.Dropout(config.prefix_dropout)
         self.register_buffer("prefix_ids", torch.arange(config.num_virtual_tokens), persistent=False)
         self.set_trainable()
@@ -155,7 +164,8 @@ class PrefixTuning(Method):
         if not self.config.prefix_projection:
             return self
         with torch.no_grad():
-            table = self.prefix_encoder(self.prefix_ids[None])[0].detach().clone()
+            rows = torch.arange(self.prefix_encoder.embedding.num_embeddings, device=self.prefix_ids.device)
+            table = self.prefix_encoder(rows[None])[0].detach().clone()
         config = dataclasses.replace(self.config, prefix_projection=False, encoder_hidden_size=0)
         flags = {n: p.requires_grad for n, p in self.base.named_parameters()}
         form = PrefixTuning(self.base, config)
@@ -165,15 +175,31 @@ class PrefixTuning(Method):
             form.prefix_encoder.embedding.weight.copy_(table)
         return form.to(table.device)
 
-    def key_values(self, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The prefix as per-layer (key, value) for a batch (the same prefix for every row)."""
-        flat = self.prefix_encoder(self.prefix_ids.unsqueeze(0).expand(batch_size, -1))
+    def table_rows(self, batch_size: int, prefix_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, P) rows of the prefix table: prefix k of row i is rows k*P .. k*P + P-1 (k = prefix_ids[i])."""
+        n, p = self.config.num_prefixes, self.config.num_virtual_tokens
+        if prefix_ids is None:
+            if n > 1:
+                raise ValueError(f"this model holds {n} prefixes: pass prefix_ids (one per row, 0..{n - 1}) to say "
+                                 "which prefix each row uses")
+            return self.prefix_ids.unsqueeze(0).expand(batch_size, -1)
+        prefix_ids = torch.as_tensor(prefix_ids, device=self.prefix_ids.device).long()
+        if prefix_ids.shape != (batch_size,):
+            raise ValueError(f"prefix_ids must hold one integer per row, shape ({batch_size},); got "
+                             f"{tuple(prefix_ids.shape)}")
+        if bool(((prefix_ids < 0) | (prefix_ids >= n)).any()):
+            raise ValueError(f"prefix_ids must be in 0..{n - 1} (num_prefixes={n}); got {prefix_ids.tolist()}")
+        return prefix_ids[:, None] * p + self.prefix_ids
+
+    def key_values(self, batch_size: int, prefix_ids: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The prefix as per-layer (key, value) for a batch (row i uses prefix prefix_ids[i]; default: the one)."""
+        flat = self.prefix_encoder(self.table_rows(batch_size, prefix_ids))
         dtype = next(self.base.parameters()).dtype
         return self.prefix_encoder.key_values(self.dropout(flat).to(dtype))
 
-    def new_cache(self, batch_size: int):
+    def new_cache(self, batch_size: int, prefix_ids: torch.Tensor | None = None):
         """A fresh cache holding the prefix: one per forward (a forward appends to it)."""
-        return prefix_cache(self.key_values(batch_size), self.layout)
+        return prefix_cache(self.key_values(batch_size, prefix_ids), self.layout)
 
     def _positions(self, attention_mask: torch.Tensor) -> torch.Tensor | None:
         p = self.config.num_virtual_tokens
@@ -183,7 +209,8 @@ class PrefixTuning(Method):
             return torch.arange(attention_mask.shape[1], device=attention_mask.device).expand_as(attention_mask)
         return None  # BERT's own default: positions P..P+L-1
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                prefix_ids: torch.Tensor | None = None, **kwargs):
         if not self.active:  # inside disable_adapter(): the base model alone
             return self.base(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         for key in ("cache", "past_key_values"):
@@ -194,12 +221,13 @@ class PrefixTuning(Method):
             attention_mask = torch.ones_like(input_ids)
         if kwargs.get("position_ids") is None:
             kwargs["position_ids"] = self._positions(attention_mask)
-        cache = self.new_cache(input_ids.shape[0])
+        cache = self.new_cache(input_ids.shape[0], prefix_ids)
         return prefixed_forward(self.base, cache, input_ids, attention_mask, self.config.num_virtual_tokens,
                                 **kwargs)
 
     @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                 prefix_ids: torch.Tensor | None = None, **kwargs):
         """Continue left-padded prompts from a fresh prefix cache; returns prompt ids + new ids."""
         if not self.active:
             return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
@@ -215,14 +243,14 @@ class PrefixTuning(Method):
             raise ValueError("batched generation needs left padding (the last column of the mask is 0 somewhere): "
                              "tokenize with tokenizer.padding_side = 'left'")
         if kwargs.pop("use_cache", True) is False:
-            return self._greedy_without_cache(input_ids, attention_mask, **kwargs)
+            return self._greedy_without_cache(input_ids, attention_mask, prefix_ids, **kwargs)
         p = self.config.num_virtual_tokens
         mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], p), attention_mask], dim=1)
-        return self.base.generate(input_ids=input_ids, attention_mask=mask, cache=self.new_cache(input_ids.shape[0]),
-                                  **kwargs)
+        return self.base.generate(input_ids=input_ids, attention_mask=mask,
+                                  cache=self.new_cache(input_ids.shape[0], prefix_ids), **kwargs)
 
-    def _greedy_without_cache(self, input_ids, attention_mask, max_new_tokens=20, do_sample=False, eos_token_id=None,
-                              pad_token_id=None, **unsupported):
+    def _greedy_without_cache(self, input_ids, attention_mask, prefix_ids=None, max_new_tokens=20, do_sample=False,
+                              eos_token_id=None, pad_token_id=None, **unsupported):
         """use_cache=False: a full forward over the whole sequence per new token, each with a fresh prefix.
 
         transformers' own use_cache=False path would re-feed the sequence while our prefix cache keeps
@@ -236,7 +264,7 @@ class PrefixTuning(Method):
         ids, mask = input_ids, attention_mask
         done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
         for _ in range(max_new_tokens):
-            nxt = self(input_ids=ids, attention_mask=mask).logits[:, -1].argmax(-1)
+            nxt = self(input_ids=ids, attention_mask=mask, prefix_ids=prefix_ids).logits[:, -1].argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
             ids, mask = torch.cat([ids, nxt[:, None]], 1), torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
             done |= torch.isin(nxt, eos)
@@ -267,7 +295,7 @@ def load_foreign_prefix(model: PrefixTuning, state_dict: dict, strip=FOREIGN_PRE
     if missing or unexpected:
         raise ValueError(f"prefix keys do not match: missing {missing}, unexpected {unexpected}. Was the checkpoint "
                          f"saved with prefix_projection={not model.config.prefix_projection}?")
-    want_p, got_p = model.config.num_virtual_tokens, renamed["embedding.weight"].shape[0]
+    want_p, got_p = model.prefix_encoder.embedding.num_embeddings, renamed["embedding.weight"].shape[0]
     if got_p != want_p:
         raise ValueError(f"the checkpoint was trained with pre_seq_len={got_p}, this model has num_virtual_tokens="
                          f"{want_p}: build it with PrefixConfig(num_virtual_tokens={got_p})")
