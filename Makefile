@@ -9,7 +9,7 @@ READY  := $(VENV)/.ptutor-ready
 
 install: $(READY)
 
-$(READY): requirements.txt requirements-models.txt pyproject.toml
+$(READY): requirements.txt requirements-run.txt requirements-models.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install torch==2.13.0

@@ -9,6 +9,9 @@ arithmetic and are unit-tested against real tensors. Two explorers put sliders o
   from this module through the widget's traits.
 * `kv_explorer()`: the ipywidgets version with Python observers (needs a running kernel).
 
+`text_chooser(fn, **controls)` is the same idea for any text: menus whose every combination
+Python renders once, so the page looks the text up (chapter 0's tokenizer comparison).
+
 Shapes use B = batch, P = prefix length, L = layers, H = key/value heads,
 d = head dim, e = width of the projection MLP. The layout and the memory formula come
 from `ptutor.cache`; the steps mirror `ptutor.methods.prefix.PrefixEncoder`.
@@ -309,7 +312,64 @@ def kv_explorer_js(preset: str = DEFAULT_PRESET, prefix_len: int = 20, projectio
     return _explorer_class()(preset=preset, prefix_len=prefix_len, projection=projection, **controls)
 
 
+CHOOSER_ESM_PATH = Path(__file__).with_name("text_chooser.mjs")
+CHOOSER_ID = "ptutor.widgets.TextChooser"
+MAX_CHOICES = 1000
+
+
+@functools.cache
+def _chooser_class():
+    import anywidget
+    import traitlets as t
+
+    class TextChooser(anywidget.AnyWidget):
+        """Menus and a text: every combination's text is in the saved state, so no kernel is needed."""
+
+        _esm = CHOOSER_ESM_PATH.read_text(encoding="utf-8")
+        controls = t.List(help="[label, [option labels]] per menu").tag(sync=True)
+        texts = t.Dict(help="option labels joined by a tab -> text").tag(sync=True)
+        chosen = t.List(help="the option label chosen in each menu").tag(sync=True)
+
+        @property
+        def text(self) -> str:
+            return self.texts["\t".join(self.chosen)]
+
+        def __repr__(self) -> str:
+            return f"TextChooser({dict(zip((c[0] for c in self.controls), self.chosen))})"
+
+    TextChooser.__qualname__ = "TextChooser"
+    return TextChooser
+
+
+def text_chooser(fn, **controls):
+    """A kernel-free widget: one menu per keyword, showing `fn(**choice)` for the options chosen.
+
+    Each control is a list of options or a dict {label shown: value passed to fn}; the first
+    option of each is chosen at the start. `fn` runs once per combination (at most MAX_CHOICES).
+    """
+    import itertools
+
+    menus = {name: dict(opts) if isinstance(opts, dict) else {str(o): o for o in opts} for name, opts in controls.items()}
+    if not menus or any(not m for m in menus.values()):
+        raise ValueError("text_chooser needs at least one control, each with at least one option")
+    labels = [list(m) for m in menus.values()]
+    combos = 1
+    for opts in labels:
+        combos *= len(opts)
+    if combos > MAX_CHOICES:
+        raise ValueError(f"{combos} combinations of options: at most {MAX_CHOICES} can be stored in a page")
+    if any("\t" in o for opts in labels for o in opts):
+        raise ValueError("option labels may not contain a tab")
+    names = list(menus)
+    texts = {"\t".join(combo): str(fn(**{n: menus[n][o] for n, o in zip(names, combo)}))
+             for combo in itertools.product(*labels)}
+    return _chooser_class()(controls=[[n, opts] for n, opts in zip(names, labels)], texts=texts,
+                            chosen=[opts[0] for opts in labels])
+
+
 def __getattr__(name: str):
     if name == "KVExplorer":
         return _explorer_class()
+    if name == "TextChooser":
+        return _chooser_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

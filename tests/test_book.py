@@ -240,6 +240,19 @@ def test_chapter_references_name_chapters_of_the_book():
 OFFLINE_JS = "_static/ptutor-widget-offline.js"
 
 
+def _driveable_page(html: Path, notebook: str, npm: str):
+    """(widget notebook, page path, CDN scripts, node_modules with the page's front ends and puppeteer)."""
+    nb = widgetcheck.widget_notebook(ROOT / notebook)
+    page = Path(notebook).with_suffix(".html").as_posix()
+    text = (html / page).read_text(encoding="utf-8")
+    scripts = widgetcheck.cdn_scripts(text)
+    specs = sorted({s.spec for s in scripts} | set(widgetcheck.page_npm_modules(text)) | {widgetcheck.PUPPETEER})
+    modules = widgetcheck.npm_install(specs, NPM_CACHE, npm=npm)
+    for script in scripts:
+        widgetcheck.check_integrity(script, modules)
+    return nb, page, scripts, modules
+
+
 def _explorer_ids():
     return [str(w.path.relative_to(ROOT)) for w in widget_notebooks() if w.explorers()]
 
@@ -254,17 +267,28 @@ def test_kv_explorer_recomputes_in_chromium_without_a_kernel(book, browser_tools
     if node is None:
         pytest.skip("explorer check skipped: no node. Install Node.js: apt-get install -y nodejs npm")
     html, _, _ = book
-    nb = widgetcheck.widget_notebook(ROOT / notebook)
-    page = Path(notebook).with_suffix(".html").as_posix()
-    text = (html / page).read_text(encoding="utf-8")
-    scripts = widgetcheck.cdn_scripts(text)
-    specs = sorted({s.spec for s in scripts} | set(widgetcheck.page_npm_modules(text)) | {widgetcheck.PUPPETEER})
-    modules = widgetcheck.npm_install(specs, NPM_CACHE, npm=npm)
-    for script in scripts:
-        widgetcheck.check_integrity(script, modules)
+    nb, page, scripts, modules = _driveable_page(html, notebook, npm)
     problems = widgetcheck.check_kv_explorers(exe, html, page, modules, scripts, nb, node=node)
     assert not problems, f"{page}: the explorer does not follow its controls:\n" + "\n\n".join(problems)
     print(f"{page}: {len(nb.explorers())} explorer(s) recompute their report in the page")
+
+
+def _chooser_ids():
+    return [str(w.path.relative_to(ROOT)) for w in widget_notebooks() if w.choosers()]
+
+
+@pytest.mark.parametrize("notebook", _chooser_ids() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no notebook in _toc.yml shows ptutor.widgets.text_chooser; nothing to drive"))])
+def test_text_chooser_follows_its_menus_in_chromium_without_a_kernel(book, browser_tools, notebook):
+    """On the static page, choosing another option in a TextChooser's menus shows that option's saved text."""
+    exe, npm = browser_tools
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("chooser check skipped: no node. Install Node.js: apt-get install -y nodejs npm")
+    html, _, _ = book
+    nb, page, scripts, modules = _driveable_page(html, notebook, npm)
+    problems = widgetcheck.check_text_choosers(exe, html, page, modules, scripts, nb, node=node)
+    assert not problems, f"{page}: the chooser does not follow its menus:\n" + "\n\n".join(problems)
 
 
 def test_widget_pages_load_the_offline_note(book):

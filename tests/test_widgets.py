@@ -228,3 +228,25 @@ def test_explorer_javascript_ships_in_the_wheel(tmp_path):
     assert "ptutor/kv_explorer.mjs" in names, (
         "the wheel lacks ptutor/kv_explorer.mjs: add it as package data in pyproject.toml "
         "([tool.setuptools.package-data] ptutor = [\"*.mjs\"])")
+
+
+def test_text_chooser_stores_the_text_of_every_combination():
+    from ptutor.widgets import text_chooser
+
+    w = text_chooser(lambda word, times: word * times, word={"a": "x", "b": "y"}, times=[1, 2, 3])
+    assert w.controls == [["word", ["a", "b"]], ["times", ["1", "2", "3"]]]
+    assert len(w.texts) == 6 and w.texts["b\t3"] == "yyy"
+    assert w.chosen == ["a", "1"] and w.text == "x"
+    w.chosen = ["b", "2"]
+    assert w.text == "yy"
+
+
+def test_text_chooser_refuses_what_a_page_cannot_hold():
+    from ptutor.widgets import MAX_CHOICES, text_chooser
+
+    with pytest.raises(ValueError, match="at most"):
+        text_chooser(str, a=range(MAX_CHOICES), b=[1, 2])
+    with pytest.raises(ValueError, match="at least one option"):
+        text_chooser(str, a=[])
+    with pytest.raises(ValueError, match="tab"):
+        text_chooser(lambda a: a, a=["x\ty"])

