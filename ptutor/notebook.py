@@ -60,3 +60,23 @@ class _Source:
 def show(*objs) -> _Source:
     """Show the source of ptutor objects in a notebook cell (the code that runs, not a copy)."""
     return _Source("\n\n".join(source_of(o).rstrip() for o in objs))
+
+
+def gpu_cell(fn, *args, what: str = "", **kwargs):
+    """Run a chapter's full-scale GPU cell `fn(*args, **kwargs)` and return its result.
+
+    Without CUDA, or when the hub cannot be reached (download errors are OSError,
+    ConnectionError or TimeoutError; load_backbone turns them into ArtifactError), print why it
+    is skipped and return None. Any other error is a bug and is raised, not hidden behind
+    "no network".
+    """
+    from .backbones import ArtifactError
+
+    if not torch.cuda.is_available():
+        print(f"Skipped: no CUDA GPU here. {what}".rstrip() + " On Colab: Runtime > Change runtime type > GPU.")
+        return None
+    try:
+        return fn(*args, **kwargs)
+    except (OSError, ConnectionError, TimeoutError, ArtifactError) as e:
+        print(f"Skipped: a hub model or data set could not be loaded ({type(e).__name__}: {str(e)[:300]})")
+        return None
