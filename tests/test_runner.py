@@ -169,6 +169,19 @@ def test_default_learning_rates_are_the_picks_of_the_committed_sweeps():
             assert METHODS[method].config_class.lr_for(task) == best_lr(rows, method)["lr"], (task, method)
 
 
+def test_every_swept_learning_rate_is_inside_its_grid_not_at_an_end():
+    """A pick at the end of a grid may not be the best rate: the grid must bracket it (extend the sweep)."""
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parent.parent / "data" / "results"
+    for task in ("ner", "gen"):
+        rows = read_jsonl(results / f"lr_sweep_{task}.jsonl")
+        for method in dict.fromkeys(r["method"] for r in rows):
+            grid = sorted(r["lr"] for r in rows if r["method"] == method)
+            pick = best_lr(rows, method)["lr"]
+            assert grid[0] < pick < grid[-1], f"{task}/{method}: picked {pick:g} at an end of {grid}"
+
+
 def test_gpu_step_time_script_runs_every_method_through_the_runner(capsys):
     """data/results/gpu_step_time.py (the committed GPU log's script) still runs: tiny BERT, CPU, 2 steps."""
     import importlib.util

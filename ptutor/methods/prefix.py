@@ -13,13 +13,13 @@ Several prefixes on one frozen base (`num_prefixes` > 1, one per task): each row
 picks its own with a `prefix_ids` batch key (one integer per row, kept by `collate`), so a
 single forward serves rows of different tasks, the same as running each task alone.
 
-Gradient checkpointing does not mix with it (peft #869): checkpointing recomputes each
-layer's forward in the backward pass, but the cache is mutated in place by the first
-forward (the layer's own keys/values are appended to the prefix), so the recomputed
-layer sees a different, longer cache; and with a frozen backbone the re-entrant
-variant finds no input that needs a gradient. The prefix is tiny anyway: the memory
-that checkpointing saves is the backbone's activations, which prefix tuning does not
-reduce. We refuse a base model with checkpointing on.
+A prefix passed as a cache does not mix with transformers' gradient checkpointing
+(peft #869): checkpointing recomputes each layer's forward in the backward pass, but the
+cache is mutated in place by the first forward (the layer's own keys/values are appended
+to the prefix), so the recomputed layer sees a different, longer cache; transformers 5's
+decoder layers drop the cache outright when checkpointing is on. (ChatGLM's own code
+checkpoints with a prefix because it hands each layer its prefix slice as an explicit
+input instead.) We refuse a base model with checkpointing on.
 """
 from __future__ import annotations
 
@@ -139,8 +139,9 @@ class PrefixTuning(Method):
     def __init__(self, base, config: PrefixConfig, *, tokenizer=None):
         super().__init__(base, config)
         if any(getattr(m, "gradient_checkpointing", False) is True for m in base.modules()):
-            raise ValueError("prefix tuning cannot run with gradient checkpointing (peft #869): the recomputed layers "
-                             "would see a cache the first forward already grew. Call "
+            raise ValueError("a prefix passed as a cache cannot run with transformers' gradient checkpointing "
+                             "(peft #869): the recomputed layers would see a cache the first forward already grew, "
+                             "and transformers 5 drops the cache when checkpointing is on. Call "
                              "base.gradient_checkpointing_disable() first; the prefix itself needs little memory.")
         self.layout = kv_layout(base.config)
         self.is_causal = self.layout.arch != "bert"
