@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ptutor-ready
 
-.PHONY: book test unit notebooks install clean
+.PHONY: book book-offline test unit notebooks install clean
 
 install: $(READY)
 
@@ -22,6 +22,10 @@ $(READY): requirements.txt requirements-run.txt requirements-models.txt pyprojec
 book: $(READY)
 	$(BIN)/jupyter-book build . --builder html
 	@echo "Open _build/html/index.html"
+
+# the same book, readable with no network: MathJax and the widget scripts copied in from npm
+book-offline: book
+	$(BIN)/python book/offline_assets.py _build/html
 
 test: $(READY)
 	$(BIN)/python -m pytest tests chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v

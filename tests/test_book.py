@@ -155,6 +155,17 @@ def test_bibliography_resolves(book):
     assert entries >= len(cited), f"bibliography lists {entries} entries, the intro cites {len(cited)} works"
 
 
+def test_bibliography_labels_use_the_author_year_form_of_the_citations(book):
+    """The list's labels read "Lester et al., 2021", like the text's citations, not alpha codes like [LAC21]."""
+    html, _, _ = book
+    bib = (html / "book" / "bibliography.html").read_text(encoding="utf-8")
+    labels = re.findall(r'class="label"[^>]*>\s*<span[^>]*>\[?([^<\]]+)', bib) or re.findall(r"\[([^\]<]{3,60})\]", bib)
+    assert labels, "no bibliography labels found on the page"
+    alpha = [l for l in labels if re.fullmatch(r"[A-Z][A-Za-z+]{1,7}\d{2}[a-z]?", l.strip())]
+    assert not alpha, f"alpha-style labels left: {alpha[:5]}"
+    assert any(re.search(r"et al\., \d{4}", l) for l in labels), labels[:5]
+
+
 def test_widget_notebooks_store_widget_state():
     bad = {str(w.path.relative_to(ROOT)): w.missing_state for w in widget_notebooks() if w.missing_state}
     assert not bad, (
@@ -312,3 +323,31 @@ def test_offline_reader_sees_a_note_where_widgets_could_not_load(book, browser_t
     notes = result.dom.count(f'class="{widgetcheck.OFFLINE_NOTE}"')
     assert notes == len(nb.view_ids), (
         f"{page} offline: {notes} 'could not be drawn' notes for {len(nb.view_ids)} widget outputs")
+
+
+def test_offline_build_typesets_math_and_runs_widgets_with_no_network(book, browser_tools, tmp_path):
+    """book/offline_assets.py vendors the CDN scripts into a copy of the build; with every host but
+    the local server unresolvable, its math is typeset and its chooser widget follows its menus."""
+    exe, npm = browser_tools
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("offline check skipped: no node. Install Node.js: apt-get install -y nodejs npm")
+    html, _, _ = book
+    offline = tmp_path / "html"
+    shutil.copytree(html, offline)
+    report = _load("offline_assets", ROOT / "book" / "offline_assets.py").make_offline(offline, npm=npm)
+    assert any(p.startswith("mathjax@") for p in report["packages"]), report
+    modules = widgetcheck.npm_install([widgetcheck.PUPPETEER], NPM_CACHE, npm=npm)
+    math = widgetcheck.drive_page(exe, offline, "book/notation.html", modules, [],
+                                  {"ready": "mjx-container", "read": "mjx-container", "count": 5, "actions": []},
+                                  node=node)
+    assert len(math["initial"]) >= 5, "MathJax did not typeset the notation page offline"
+    for notebook in _chooser_ids():
+        nb = widgetcheck.widget_notebook(ROOT / notebook)
+        page = Path(notebook).with_suffix(".html").as_posix()
+        for index, (_, state) in enumerate(nb.choosers()):
+            job, initial, expected = widgetcheck.text_chooser_plan(state, index)
+            job["count"] = len(nb.choosers())
+            got = widgetcheck.drive_page(exe, offline, page, modules, [], job, node=node)
+            assert got["initial"][index] == initial and [s["texts"][index] for s in got["steps"]] == expected, (
+                f"{page} offline: the chooser does not follow its menus")
