@@ -1,7 +1,7 @@
 """P-Tuning v1 (Liu et al., 2021, "GPT Understands, Too"): the soft prompt comes out of a small network.
 
-Instead of training the L prompt vectors directly, P-Tuning trains a `PromptEncoder`:
-L input vectors -> (bidirectional LSTM) -> MLP -> the L prompt vectors. The network
+Instead of training the P prompt vectors directly, P-Tuning trains a `PromptEncoder`:
+P input vectors -> (bidirectional LSTM) -> MLP -> the P prompt vectors. The network
 couples the virtual tokens and speeds up optimisation; after training only its output
 matters, so `export_inference` bakes that output into a plain prompt-tuning checkpoint.
 Optional anchor tokens: real words (e.g. "?" or "is") whose frozen word embeddings sit
@@ -25,7 +25,7 @@ from .base import MethodConfig, register
 from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod, tokenizer_for
 
 class PromptEncoder(nn.Module):
-    """L learned inputs -> [bidirectional LSTM] -> MLP -> (L, hidden) prompt vectors.
+    """P learned inputs -> [bidirectional LSTM] -> MLP -> (P, hidden) prompt vectors.
 
     Module names (embedding, lstm_head, mlp_head) follow peft's PromptEncoder so weights can
     be copied across: mlp = Linear-ReLU-Linear-ReLU-Linear; lstm = BiLSTM then Linear-ReLU-Linear.
@@ -48,7 +48,7 @@ class PromptEncoder(nn.Module):
                                           nn.Linear(h, hidden))
 
     def forward(self) -> torch.Tensor:
-        x = self.embedding.weight.unsqueeze(0)  # one sequence of L vectors: the prompt is the same for every row
+        x = self.embedding.weight.unsqueeze(0)  # one sequence of P vectors: the prompt is the same for every row
         if self.encoder == "lstm":
             x = self.lstm_head(x)[0]
         return self.mlp_head(x)[0]

@@ -1,12 +1,12 @@
-"""Soft prompt tuning (Lester et al., 2021): L trainable vectors in front of the input.
+"""Soft prompt tuning (Lester et al., 2021): P trainable vectors in front of the input.
 
 The backbone stays frozen. Its word embeddings turn `input_ids` into vectors; we put
-L learned vectors (the soft prompt) in front of them and run the frozen model on
+P learned vectors (the soft prompt) in front of them and run the frozen model on
 `inputs_embeds`. For classification models the task head trains too (a new, random
 head cannot classify otherwise; peft does the same), unless `train_head=False`.
 
 `SoftPromptMethod` holds everything prompt-style methods share (masks, labels, logits,
-generation); `PromptTuning` stores the prompt directly as one (L, hidden) parameter.
+generation); `PromptTuning` stores the prompt directly as one (P, hidden) parameter.
 P-Tuning (p_tuning.py) computes it with a small network instead.
 """
 from __future__ import annotations
@@ -166,13 +166,13 @@ def init_token_ids(init: str, init_text: str | None, length: int, vocab_size: in
 
 
 def initial_prompt(embed: nn.Embedding, config: PromptTuningConfig, tokenizer=None) -> torch.Tensor:
-    """(L, hidden) starting vectors. random: N(0, std of the vocabulary embeddings), so the prompt
-    has the scale of real tokens (peft uses N(0, 1)); vocab: embeddings of L random tokens;
-    text: embeddings of the tokens of init_text, repeated or cut to L."""
-    L, table = config.num_virtual_tokens, embed.weight.detach()
+    """(P, hidden) starting vectors. random: N(0, std of the vocabulary embeddings), so the prompt
+    has the scale of real tokens (peft uses N(0, 1)); vocab: embeddings of P random tokens;
+    text: embeddings of the tokens of init_text, repeated or cut to P."""
+    P, table = config.num_virtual_tokens, embed.weight.detach()
     if config.init == "random":
-        return torch.randn(L, table.shape[1]) * table.float().std()
-    ids = init_token_ids(config.init, config.init_text, L, table.shape[0], tokenizer)
+        return torch.randn(P, table.shape[1]) * table.float().std()
+    ids = init_token_ids(config.init, config.init_text, P, table.shape[0], tokenizer)
     return table[ids.to(table.device)].float().cpu().clone()
 
 
@@ -180,7 +180,7 @@ def initial_prompt(embed: nn.Embedding, config: PromptTuningConfig, tokenizer=No
 class PromptTuning(SoftPromptMethod):
     """`self.prompt` (num_virtual_tokens, hidden) is the only new parameter.
 
-    `init_embeddings` (a (L, hidden) tensor) overrides config.init; `tokenizer` is needed for
+    `init_embeddings` (a (P, hidden) tensor) overrides config.init; `tokenizer` is needed for
     init="text" when the base was not loaded by ptutor.backbones.load_backbone.
     """
 
