@@ -1,0 +1,79 @@
+"""NF4 from scratch (ptutor.quant) against bitsandbytes on the same tensors, and its storage cost."""
+import pytest
+import torch
+
+from ptutor.quant import (NF4Linear, dequantize_4bit, fp4_levels, int4_levels, nf4_levels, quantize_4bit,
+                          quantize_nf4, unpack)
+
+bnbf = pytest.importorskip("bitsandbytes.functional", reason="bitsandbytes is in requirements-run.txt")
+
+
+def weights(shape=(256, 192), seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * 0.05
+
+
+def test_nf4_levels_are_the_bitsandbytes_table():
+    ours, theirs = nf4_levels(), bnbf.get_4bit_type("nf4", device="cpu")
+    assert ours.shape == (16,) and (ours - theirs).abs().max() < 1e-4
+    assert ours[7] == 0 and ours[0] == -1 and ours[-1] == 1  # an exact zero, both ends used
+
+
+def test_fp4_levels_are_the_bitsandbytes_table():
+    theirs = bnbf.get_4bit_type("fp4", device="cpu").unique().sort().values
+    assert torch.allclose(fp4_levels(), theirs, atol=1e-4)
+
+
+def test_codes_and_dequantised_weights_match_bitsandbytes():
+    w = weights()
+    ours = quantize_4bit(w, nf4_levels(), blocksize=64)
+    packed, state = bnbf.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=False)
+    assert torch.allclose(ours.absmax, state.absmax.float())
+    theirs_idx = torch.stack([packed.view(-1) >> 4, packed.view(-1) & 15], 1).reshape(-1).long()
+    same = (unpack(ours)[: w.numel()] == theirs_idx[: w.numel()]).float().mean().item()
+    assert same > 0.999, f"only {same:.4%} of the 4-bit codes agree"
+    ours_w = dequantize_4bit(ours)
+    theirs_w = bnbf.dequantize_4bit(packed, state)
+    assert ours_w.shape == w.shape and (ours_w - theirs_w).abs().max() < 1e-3 * w.abs().max()
+
+
+def test_double_quantisation_costs_4_127_bits_per_weight_and_little_accuracy():
+    w = weights((1024, 1024))
+    plain, double = quantize_nf4(w, double_quant=False), quantize_nf4(w, double_quant=True)
+    assert plain.bits_per_parameter() == pytest.approx(4 + 32 / 64)  # 4.5: an fp32 scale per 64 weights
+    assert double.bits_per_parameter() == pytest.approx(4 + 8 / 64 + 32 / (64 * 256), abs=1e-4)  # 4.127
+    err_plain = (dequantize_4bit(plain) - w).pow(2).mean()
+    err_double = (dequantize_4bit(double) - w).pow(2).mean()
+    assert err_double < 1.01 * err_plain  # the scales' own 8-bit error hardly shows
+    packed, state = bnbf.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=True)
+    err_bnb = (bnbf.dequantize_4bit(packed, state) - w).pow(2).mean()
+    assert err_double < 1.05 * err_bnb
+
+
+def test_nf4_beats_int4_and_fp4_on_normal_weights():
+    w = weights((512, 512), seed=1)
+    err = {name: (dequantize_4bit(quantize_4bit(w, levels)) - w).pow(2).mean().item()
+           for name, levels in [("nf4", nf4_levels()), ("int4", int4_levels()), ("fp4", fp4_levels())]}
+    assert err["nf4"] < err["int4"] and err["nf4"] < err["fp4"], err
+
+
+def test_zeros_and_odd_sizes_survive_a_round_trip():
+    w = torch.zeros(3, 7)
+    w[1, 2] = 0.5
+    back = dequantize_4bit(quantize_4bit(w, blocksize=4))
+    assert back.shape == (3, 7) and torch.equal(back, w)  # exact zero level; absmax values exact
+    with pytest.raises(ValueError, match="even"):
+        quantize_4bit(w, blocksize=3)
+
+
+def test_nf4_linear_is_the_dequantised_layer_and_passes_gradients_to_its_input():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(128, 64)
+    q = NF4Linear(linear)
+    x = torch.randn(5, 128, requires_grad=True)
+    y = q(x)
+    assert torch.allclose(y, torch.nn.functional.linear(x, q.weight, linear.bias), atol=1e-6)
+    full = linear(x)
+    assert (y - full).norm() < 0.15 * full.norm()  # close to the full-precision layer (4-bit: ~10% error)
+    y.sum().backward()
+    assert x.grad is not None and not any(p.requires_grad for p in q.parameters())
+    assert "4.13 bits/weight" in repr(q)
