@@ -264,42 +264,31 @@ def _driveable_page(html: Path, notebook: str, npm: str):
     return nb, page, scripts, modules
 
 
-def _explorer_ids():
-    return [str(w.path.relative_to(ROOT)) for w in widget_notebooks() if w.explorers()]
+DRIVEN = {"explorer": ("explorers", "check_kv_explorers"), "chooser": ("choosers", "check_text_choosers")}
 
 
-@pytest.mark.parametrize("notebook", _explorer_ids() or [pytest.param(None, marks=pytest.mark.skip(
-    reason="no notebook in _toc.yml shows ptutor's kernel-free explorer (ptutor.widgets.kv_explorer_js); "
-           "nothing to drive"))])
-def test_kv_explorer_recomputes_in_chromium_without_a_kernel(book, browser_tools, notebook):
-    """On the static page, moving the explorer's controls changes its report to Python's `describe_prefix`."""
-    exe, npm = browser_tools
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("explorer check skipped: no node. Install Node.js: apt-get install -y nodejs npm")
-    html, _, _ = book
-    nb, page, scripts, modules = _driveable_page(html, notebook, npm)
-    problems = widgetcheck.check_kv_explorers(exe, html, page, modules, scripts, nb, node=node)
-    assert not problems, f"{page}: the explorer does not follow its controls:\n" + "\n\n".join(problems)
-    print(f"{page}: {len(nb.explorers())} explorer(s) recompute their report in the page")
+def _driven_ids():
+    return [pytest.param(str(w.path.relative_to(ROOT)), kind, id=f"{kind}:{w.path.name}")
+            for w in widget_notebooks() for kind, (found, _) in DRIVEN.items() if getattr(w, found)()]
 
 
 def _chooser_ids():
     return [str(w.path.relative_to(ROOT)) for w in widget_notebooks() if w.choosers()]
 
 
-@pytest.mark.parametrize("notebook", _chooser_ids() or [pytest.param(None, marks=pytest.mark.skip(
-    reason="no notebook in _toc.yml shows ptutor.widgets.text_chooser; nothing to drive"))])
-def test_text_chooser_follows_its_menus_in_chromium_without_a_kernel(book, browser_tools, notebook):
-    """On the static page, choosing another option in a TextChooser's menus shows that option's saved text."""
+@pytest.mark.parametrize("notebook,kind", _driven_ids() or [pytest.param(None, None, marks=pytest.mark.skip(
+    reason="no notebook in _toc.yml shows a kernel-free ptutor widget (kv_explorer_js, text_chooser); nothing to drive"))])
+def test_kernel_free_widgets_follow_their_controls_in_chromium(book, browser_tools, notebook, kind):
+    """On the static page, moving a control changes what the widget shows to what Python computes:
+    the explorer's report is `describe_prefix` of the new settings, a chooser's text is the saved one."""
     exe, npm = browser_tools
     node = shutil.which("node")
     if node is None:
-        pytest.skip("chooser check skipped: no node. Install Node.js: apt-get install -y nodejs npm")
+        pytest.skip("widget drive skipped: no node. Install Node.js: apt-get install -y nodejs npm")
     html, _, _ = book
     nb, page, scripts, modules = _driveable_page(html, notebook, npm)
-    problems = widgetcheck.check_text_choosers(exe, html, page, modules, scripts, nb, node=node)
-    assert not problems, f"{page}: the chooser does not follow its menus:\n" + "\n\n".join(problems)
+    problems = getattr(widgetcheck, DRIVEN[kind][1])(exe, html, page, modules, scripts, nb, node=node)
+    assert not problems, f"{page}: the {kind} does not follow its controls:\n" + "\n\n".join(problems)
 
 
 def test_widget_pages_load_the_offline_note(book):

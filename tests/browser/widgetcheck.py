@@ -529,28 +529,32 @@ def kv_explorer_plan(state: dict, index: int = 0) -> tuple[dict, str, list[str]]
     return job, initial, [text for _, text in steps]
 
 
-def check_kv_explorers(exe: str, html_root: Path, page: str, modules: Path, scripts: list[CdnScript],
-                       nb: WidgetNotebook, node: str = "node") -> list[str]:
-    """Move each explorer's controls on the built page; problems where its report is not Python's."""
+def check_driven(exe: str, html_root: Path, page: str, modules: Path, scripts: list[CdnScript],
+                 widgets: list[tuple[str, dict]], plan, what: str, node: str = "node") -> list[str]:
+    """Drive each widget of a page with `plan(state, index) -> (job, initial, expected texts)`;
+    problems where the page does not show the text Python expects after each action."""
     problems = []
-    explorers = nb.explorers()
-    for index, (mid, state) in enumerate(explorers):
-        job, initial, expected = kv_explorer_plan(state, index)
-        job["count"] = len(explorers)
+    for index, (mid, state) in enumerate(widgets):
+        job, initial, expected = plan(state, index)
+        job["count"] = len(widgets)
         got = drive_page(exe, html_root, page, modules, scripts, job, node=node)
         if got["initial"][index] != initial:
-            problems.append(f"explorer {index} ({mid}) first shows\n{got['initial'][index]}\n"
-                            f"but Python's describe_prefix of its saved state is\n{initial}")
-        for (step, want) in zip(got["steps"], expected):
-            have = step["texts"][index]
-            if have != want:
+            problems.append(f"{what} {index} ({mid}) first shows\n{got['initial'][index]}\ninstead of\n{initial}")
+        for step, want in zip(got["steps"], expected):
+            if step["texts"][index] != want:
                 a = step["action"]
-                problems.append(f"explorer {index}: after {a['op']} {a['selector']} {a.get('value', a.get('key', ''))} "
-                                f"the page shows\n{have}\nPython computes\n{want}")
+                problems.append(f"{what} {index}: after {a['op']} {a['selector']} {a.get('value', a.get('key', ''))} "
+                                f"the page shows\n{step['texts'][index]}\ninstead of\n{want}")
                 break
         if len(got["steps"]) != len(expected):
-            problems.append(f"explorer {index}: {len(got['steps'])} of {len(expected)} actions ran")
+            problems.append(f"{what} {index}: {len(got['steps'])} of {len(expected)} actions ran")
     return problems
+
+
+def check_kv_explorers(exe, html_root, page, modules, scripts, nb: WidgetNotebook, node: str = "node") -> list[str]:
+    """Move each explorer's controls on the built page; problems where its report is not Python's
+    `describe_prefix` of the same settings."""
+    return check_driven(exe, html_root, page, modules, scripts, nb.explorers(), kv_explorer_plan, "explorer", node)
 
 
 def text_chooser_plan(state: dict, index: int = 0) -> tuple[dict, str, list[str]]:
@@ -568,25 +572,9 @@ def text_chooser_plan(state: dict, index: int = 0) -> tuple[dict, str, list[str]
     return job, state["texts"]["\t".join(state["chosen"])], [t for _, t in steps]
 
 
-def check_text_choosers(exe: str, html_root: Path, page: str, modules: Path, scripts: list[CdnScript],
-                        nb: WidgetNotebook, node: str = "node") -> list[str]:
+def check_text_choosers(exe, html_root, page, modules, scripts, nb: WidgetNotebook, node: str = "node") -> list[str]:
     """Pick other options in each chooser on the built page; problems where its text is not the saved one."""
-    problems = []
-    choosers = nb.choosers()
-    for index, (mid, state) in enumerate(choosers):
-        job, initial, expected = text_chooser_plan(state, index)
-        job["count"] = len(choosers)
-        got = drive_page(exe, html_root, page, modules, scripts, job, node=node)
-        if got["initial"][index] != initial:
-            problems.append(f"chooser {index} ({mid}) first shows\n{got['initial'][index]}\nnot its saved text\n{initial}")
-        for step, want in zip(got["steps"], expected):
-            if step["texts"][index] != want:
-                problems.append(f"chooser {index}: after choosing {step['action']['value']!r} the page shows\n"
-                                f"{step['texts'][index]}\ninstead of\n{want}")
-                break
-        if len(got["steps"]) != len(expected):
-            problems.append(f"chooser {index}: {len(got['steps'])} of {len(expected)} actions ran")
-    return problems
+    return check_driven(exe, html_root, page, modules, scripts, nb.choosers(), text_chooser_plan, "chooser", node)
 
 
 if __name__ == "__main__":  # python tests/browser/widgetcheck.py _build/html chapters/00_setup.html
