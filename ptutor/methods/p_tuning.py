@@ -59,7 +59,7 @@ class PTuningConfig(MethodConfig):
     method = "ptv1"
     title = "P-Tuning v1"
     default_lr = 1e-3
-    task_lrs = {"ner": 3e-3}  # picked on dev (data/results/lr_sweep_ner.jsonl)
+    task_lrs = {"ner": 3e-2}  # picked on dev (data/results/lr_sweep_ner.jsonl)
     lr_source = "data/results/lr_sweep_ner.jsonl"
     num_virtual_tokens: int = 20
     encoder: str = "mlp"  # mlp | lstm
