@@ -138,13 +138,20 @@ class NF4Linear(nn.Module):
     """A frozen linear layer stored in NF4: the weight is dequantised for each forward (QLoRA's recipe:
     4-bit storage, compute in `compute_dtype`). Gradients flow to the input, never to the weight."""
 
-    def __init__(self, linear: nn.Linear, blocksize: int = 64, double_quant: bool = True,
+    def __init__(self, linear: nn.Module, blocksize: int = 64, double_quant: bool = True,
                  compute_dtype: torch.dtype = torch.float32):
         super().__init__()
-        if not isinstance(linear, nn.Linear):
-            raise TypeError(f"NF4Linear wraps an nn.Linear, got {type(linear).__name__}")
-        self.in_features, self.out_features, self.compute_dtype = linear.in_features, linear.out_features, compute_dtype
-        self.q = quantize_nf4(linear.weight.detach(), blocksize, double_quant)
+        from transformers.pytorch_utils import Conv1D
+
+        if isinstance(linear, Conv1D):  # GPT-2 keeps its weight transposed, (in, out)
+            weight = linear.weight.detach().T
+        elif isinstance(linear, nn.Linear):
+            weight = linear.weight.detach()
+        else:
+            raise TypeError(f"NF4Linear replaces an nn.Linear or GPT-2 Conv1D, got {type(linear).__name__}")
+        self.out_features, self.in_features = weight.shape
+        self.compute_dtype = compute_dtype
+        self.q = quantize_nf4(weight.contiguous(), blocksize, double_quant)
         for name in ("packed", "absmax", "absmax_codes", "absmax_scale"):
             value = getattr(self.q, name)
             self.register_buffer(name, value if value is None else value.clone())

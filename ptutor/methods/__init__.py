@@ -6,3 +6,4 @@ from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod
 from .p_tuning import PromptEncoder, PTuning, PTuningConfig
 from .prefix import PrefixConfig, PrefixEncoder, PrefixTuning
 from .lora import Lora, LoraConfig, LoraLinear
+from .qlora import QLora, QLoraConfig

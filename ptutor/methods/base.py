@@ -168,6 +168,11 @@ class Method(nn.Module):
             for m in layers:
                 m.enabled = True
 
+    def reference_base(self, pristine: nn.Module) -> nn.Module:
+        """The model `disable_adapter()` runs, built from an untouched copy of the base: the base itself
+        for most methods; QLoRA's 4-bit version of it (tests compare the two)."""
+        return pristine
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

@@ -19,6 +19,7 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from ..arch import default_target_modules
+from ..quant import NF4Linear
 from .base import InjectedLayer, Method, MethodConfig, find_modules, register, replace_modules
 
 
@@ -29,10 +30,10 @@ class LoraLinear(InjectedLayer):
         super().__init__()
         if isinstance(base_layer, Conv1D):
             in_features, out_features = base_layer.weight.shape  # Conv1D keeps W transposed: (in, out)
-        elif isinstance(base_layer, nn.Linear):
+        elif isinstance(base_layer, (nn.Linear, NF4Linear)):
             in_features, out_features = base_layer.in_features, base_layer.out_features
         else:
-            raise TypeError(f"LoRA wraps nn.Linear or GPT-2 Conv1D layers, not {type(base_layer).__name__}")
+            raise TypeError(f"LoRA wraps nn.Linear, GPT-2 Conv1D or NF4Linear layers, not {type(base_layer).__name__}")
         if not 0 < r <= min(in_features, out_features):
             raise ValueError(f"LoRA rank r={r} must be between 1 and min(in, out) = {min(in_features, out_features)} "
                              f"for a {in_features} -> {out_features} layer")
@@ -44,7 +45,7 @@ class LoraLinear(InjectedLayer):
         self.scaling = alpha / (math.sqrt(r) if rslora else r)  # rsLoRA (Kalajdzievski 2023): alpha / sqrt(r)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.merged = False
-        device = base_layer.weight.device
+        device = (base_layer.packed if isinstance(base_layer, NF4Linear) else base_layer.weight).device
         self.lora_A.to(device)
         self.lora_B.to(device)
 
@@ -69,6 +70,10 @@ class LoraLinear(InjectedLayer):
     def merge(self) -> None:
         if self.merged:
             raise RuntimeError("this LoRA layer is already merged; merging twice would add B A twice")
+        if isinstance(self.base_layer, NF4Linear):
+            raise RuntimeError("cannot merge into a 4-bit NF4 layer: its weight is computed from 4-bit codes, so "
+                               "B A would be lost (or rounded away). Keep the adapter apart, or dequantise first: "
+                               "replace the layer by an nn.Linear holding base_layer.weight, then merge.")
         weight = self.base_layer.weight
         weight.add_(self.delta_weight().to(weight.dtype))
         self.merged = True
