@@ -117,7 +117,7 @@ class Lora(Method):
     def __init__(self, base, config: LoraConfig):
         super().__init__(base, config)
         patterns = config.target_modules or list(default_target_modules(base.config))
-        self.target_names = find_modules(base, patterns, kinds=(nn.Linear, Conv1D))
+        self.target_names = find_modules(base, patterns, kinds=(nn.Linear, Conv1D, NF4Linear))
         replace_modules(base, self.target_names,
                         lambda layer: LoraLinear(layer, config.r, config.alpha, config.dropout, config.rslora))
         self.set_trainable()
