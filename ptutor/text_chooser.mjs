@@ -7,7 +7,10 @@
 const SEP = "\t";
 
 function el(tag, props = {}, children = []) {
-  const node = Object.assign(document.createElement(tag), props);
+  const { dataset = {}, style = "", ...rest } = props;
+  const node = Object.assign(document.createElement(tag), rest);
+  for (const [key, value] of Object.entries(dataset)) node.dataset[key] = value; // dataset is read-only
+  if (style) node.setAttribute("style", style);
   for (const child of children) node.append(child);
   return node;
 }

@@ -56,8 +56,10 @@ def test_the_colab_cell_installs_a_working_book_in_a_fresh_venv(tmp_path):
     python = env_dir / "bin" / "python"
     check = tmp_path / "colab_check.py"
     check.write_text(
-        "import sys, types\n"
-        "sys.modules['google.colab'] = types.ModuleType('google.colab')  # pretend to be Colab\n"
+        "import importlib.machinery, sys, types\n"
+        "colab = types.ModuleType('google.colab')  # pretend to be Colab (with a spec: libraries probe for it)\n"
+        "colab.__spec__ = importlib.machinery.ModuleSpec('google.colab', None)\n"
+        "sys.modules['google.colab'] = colab\n"
         f"exec(compile({first_code_cell(CHAPTERS[0])!r}, 'colab-cell', 'exec'))\n"
         "import os, ptutor, torch, transformers, peft, seqeval, sacrebleu, anywidget\n"
         "from ptutor.backbones import load_backbone\n"

@@ -89,7 +89,7 @@ def test_bad_input_is_a_clear_error():
         LoraConfig(r=0)
     with pytest.raises(ValueError, match=r"r=100 must be between 1 and min\(in, out\) = 32"):
         inject(base("tiny-llama", "causal-lm"), LoraConfig(r=100, target_modules=["v_proj"]))
-    with pytest.raises(ValueError, match="match no Linear/Conv1D module.*q_proj"):
+    with pytest.raises(ValueError, match="match no Linear/Conv1D/NF4Linear module.*q_proj"):
         inject(base("tiny-llama", "causal-lm"), LoraConfig(target_modules=["query"]))
     model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2))
     with pytest.raises(RuntimeError, match="not merged"):
