@@ -156,7 +156,7 @@ class PrefixTuning(Method):
             with torch.no_grad():  # every prefix starts from the same activations
                 self.prefix_encoder.embedding.weight.copy_(activation_prefix(base, ids).repeat(config.num_prefixes, 1))
         self.dropout = nn.Dropout(config.prefix_dropout)
-        self.register_buffer("prefix_ids", torch.arange(config.num_virtual_tokens), persistent=False)
+        self.register_buffer("positions", torch.arange(config.num_virtual_tokens), persistent=False)  # 0..P-1
         self.set_trainable()
 
     def inference_form(self) -> "PrefixTuning":
@@ -165,7 +165,7 @@ class PrefixTuning(Method):
         if not self.config.prefix_projection:
             return self
         with torch.no_grad():
-            rows = torch.arange(self.prefix_encoder.embedding.num_embeddings, device=self.prefix_ids.device)
+            rows = torch.arange(self.prefix_encoder.embedding.num_embeddings, device=self.positions.device)
             table = self.prefix_encoder(rows[None])[0].detach().clone()
         config = dataclasses.replace(self.config, prefix_projection=False, encoder_hidden_size=0)
         flags = {n: p.requires_grad for n, p in self.base.named_parameters()}
@@ -183,14 +183,14 @@ class PrefixTuning(Method):
             if n > 1:
                 raise ValueError(f"this model holds {n} prefixes: pass prefix_ids (one per row, 0..{n - 1}) to say "
                                  "which prefix each row uses")
-            return self.prefix_ids.unsqueeze(0).expand(batch_size, -1)
-        prefix_ids = torch.as_tensor(prefix_ids, device=self.prefix_ids.device).long()
+            return self.positions.unsqueeze(0).expand(batch_size, -1)
+        prefix_ids = torch.as_tensor(prefix_ids, device=self.positions.device).long()
         if prefix_ids.shape != (batch_size,):
             raise ValueError(f"prefix_ids must hold one integer per row, shape ({batch_size},); got "
                              f"{tuple(prefix_ids.shape)}")
         if bool(((prefix_ids < 0) | (prefix_ids >= n)).any()):
             raise ValueError(f"prefix_ids must be in 0..{n - 1} (num_prefixes={n}); got {prefix_ids.tolist()}")
-        return prefix_ids[:, None] * p + self.prefix_ids
+        return prefix_ids[:, None] * p + self.positions
 
     def key_values(self, batch_size: int, prefix_ids: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The prefix as per-layer (key, value) for a batch (row i uses prefix prefix_ids[i]; default: the one)."""

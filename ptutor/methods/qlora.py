@@ -35,6 +35,12 @@ class QLoraConfig(LoraConfig):
     quantize_modules: list[str] | None = None  # layers stored in NF4; None: every nn.Linear in the blocks
 
 
+def quantize(base: nn.Module, names: list[str], config: QLoraConfig) -> nn.Module:
+    """Store the named linear layers of `base` in NF4, in place; returns `base`."""
+    replace_modules(base, names, lambda layer: NF4Linear(layer, config.blocksize, config.double_quant))
+    return base
+
+
 @register
 class QLora(Lora):
     """Quantise the blocks' linear layers to NF4, then add LoRA to the targets (they wrap NF4 layers)."""
@@ -43,13 +49,10 @@ class QLora(Lora):
 
     def __init__(self, base, config: QLoraConfig):
         names = find_modules(base, config.quantize_modules or [BLOCK_LINEARS], kinds=(nn.Linear, Conv1D))
-        replace_modules(base, names, lambda layer: NF4Linear(layer, config.blocksize, config.double_quant))
+        quantize(base, names, config)
         super().__init__(base, config)
         self.quantized_names = names
 
     def reference_base(self, pristine: nn.Module) -> nn.Module:
         """What disable_adapter() runs, built from an untouched base: the same layers in NF4."""
-        ref = copy.deepcopy(pristine)
-        replace_modules(ref, self.quantized_names,
-                        lambda layer: NF4Linear(layer, self.config.blocksize, self.config.double_quant))
-        return ref
+        return quantize(copy.deepcopy(pristine), self.quantized_names, self.config)
