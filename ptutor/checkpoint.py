@@ -190,8 +190,8 @@ def load_for_resume(base, folder, *, lr: float | None = None, weight_decay: floa
     model = load(base, folder, trainable=True)
     if device is not None:
         model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]  # same order as fit() builds them
-    optimizer = torch.optim.AdamW(params, lr=lr or model.config.default_lr, weight_decay=weight_decay)
+    groups = model.param_groups(lr or model.config.default_lr)  # the groups (and order) fit() builds
+    optimizer = torch.optim.AdamW(groups, lr=lr or model.config.default_lr, weight_decay=weight_decay)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] and torch.cuda.is_available():

@@ -130,7 +130,8 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
     if not params:
         raise ValueError("No parameter has requires_grad=True: nothing to train. "
                          "Did you load an adapter for inference only? (see ptutor.checkpoint.load(..., trainable=True))")
-    optimizer = optimizer or torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    groups = model.param_groups(config.lr) if hasattr(model, "param_groups") else [{"params": params}]
+    optimizer = optimizer or torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
     amp = config.mixed_precision if config.mixed_precision is not None else device.type == "cuda"

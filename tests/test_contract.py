@@ -25,7 +25,9 @@ from test_training import toy_sentences
 # the smallest useful config of each method (defaults where they are already small)
 SMALL = {"pt": dict(num_virtual_tokens=3), "ptv1": dict(num_virtual_tokens=3, encoder_hidden_size=16),
          "pt2": dict(num_virtual_tokens=3, prefix_dropout=0.1), "lora": dict(r=2, dropout=0.1),
-         "qlora": dict(r=2, blocksize=16)}
+         "qlora": dict(r=2, blocksize=16),
+         "pt2lora": dict(num_virtual_tokens=3, r=2),
+         "adapter": dict(bottleneck=4), "bitfit": dict(add_biases=True)}  # add_biases: tiny Llama has no biases
 BACKBONES = [("tiny-bert", "token-classification"), ("tiny-gpt2", "causal-lm"), ("tiny-llama", "causal-lm"),
              ("tiny-glm", "causal-lm")]
 NEEDS_HEAD = {"probe"}
@@ -106,7 +108,7 @@ def test_train_2n_equals_train_n_save_resume_train_n(method, preset, task, tmp_p
 
     first, _ = make(method, preset, task)
     first.load_state_dict({**first.state_dict(), **start})
-    opt = torch.optim.AdamW([p for p in first.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(first.param_groups(lr), lr=lr, weight_decay=0.0)  # the groups fit() would build
     h1 = fit(first, itertools.islice(stream(rows), N), TrainConfig(lr=lr, steps=2 * N, progress=False),
              optimizer=opt, device=torch.device("cpu"))
     checkpoint.save_for_resume(first, opt, tmp_path, step=N)

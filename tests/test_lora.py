@@ -109,3 +109,78 @@ def test_lora_options_parse_on_the_command_line():
                        "--r", "16", "--rslora", "true"])
     assert args.options == {"target_modules": ["q_proj", "v_proj"], "r": 16, "rslora": True}
     assert isinstance(inject(base("tiny-llama", "causal-lm"), LoraConfig(**args.options)), Lora)
+
+
+ROUTED = [("tiny-bert", "token-classification"), ("tiny-gpt2", "causal-lm"), ("tiny-llama", "causal-lm")]
+
+
+def one_adapter_models(preset, task, k=3):
+    """k one-adapter LoRA models on copies of one base, each with its own random B (and the same head)."""
+    models = []
+    for j in range(k):
+        torch.manual_seed(10 + j)
+        m = inject(base(preset, task), LoraConfig(r=2, train_head=False)).eval()
+        randomize_b(m)
+        models.append(m)
+    return models
+
+
+@pytest.mark.parametrize("preset,task", ROUTED)
+def test_a_mixed_batch_equals_each_adapter_alone_row_by_row(preset, task):
+    singles = one_adapter_models(preset, task)
+    shared = inject(base(preset, task), LoraConfig(r=2, train_head=False, num_adapters=3)).eval()
+    for j, single in enumerate(singles):
+        shared.load_adapter(j, single)
+    x = torch.randint(100, 2000, (5, 7), generator=torch.Generator().manual_seed(1))
+    route = torch.tensor([2, 0, 1, 1, 0])
+    with torch.no_grad():
+        mixed = shared(input_ids=x, adapter_ids=route).logits
+        for row, j in enumerate(route.tolist()):
+            alone = singles[j](input_ids=x[row:row + 1]).logits[0]
+            assert (mixed[row] - alone).abs().max() < 1e-5, (row, j)
+        with shared.disable_adapter():  # the base alone, whatever the route
+            assert torch.equal(shared(input_ids=x, adapter_ids=route).logits, base(preset, task)(input_ids=x).logits)
+
+
+def test_routed_generation_equals_each_adapter_generating_alone():
+    singles = one_adapter_models("tiny-llama", "causal-lm", k=2)
+    shared = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=2)).eval()
+    for j, single in enumerate(singles):
+        shared.load_adapter(j, single)
+    x = torch.randint(100, 2000, (2, 5), generator=torch.Generator().manual_seed(2))
+    out = shared.generate(input_ids=x, adapter_ids=torch.tensor([1, 0]), max_new_tokens=6, do_sample=False)
+    for row, j in enumerate([1, 0]):
+        alone = singles[j].generate(input_ids=x[row:row + 1], max_new_tokens=6, do_sample=False)
+        assert torch.equal(out[row], alone[0])
+
+
+def test_training_moves_only_the_adapters_the_batch_uses():
+    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=3))
+    randomize_b(model)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    x = ids()
+    model(input_ids=x, labels=x, adapter_ids=torch.tensor([0, 2])).loss.backward()
+    for name, layer in model.lora_layers().items():
+        for j, moved in enumerate([True, False, True]):
+            grad_a = layer.lora_A.weight.grad[j * 2:(j + 1) * 2]
+            assert bool(grad_a.abs().sum() > 0) == moved, (name, j)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters() if n in before)  # no step yet
+
+
+def test_routing_mistakes_are_clear_errors():
+    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=2))
+    with pytest.raises(ValueError, match="holds 2 adapters: pass adapter_ids"):
+        model(input_ids=ids())
+    with pytest.raises(ValueError, match=r"adapter_ids must be in 0..1"):
+        model(input_ids=ids(), adapter_ids=torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        model(input_ids=ids(), adapter_ids=torch.tensor([0, 1, 1]))
+    with pytest.raises(RuntimeError, match="holds 2 adapters; merging one"):
+        model.merge()
+    single = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2))
+    with pytest.raises(ValueError, match="holds one adapter"):
+        single(input_ids=ids(), adapter_ids=torch.tensor([0, 0]))
+    with pytest.raises(ValueError, match="r=2 on the same layers"):
+        model.load_adapter(0, inject(base("tiny-llama", "causal-lm"), LoraConfig(r=4)))
+    with pytest.raises(ValueError, match="num_adapters must be at least 1"):
+        LoraConfig(num_adapters=0)

@@ -7,7 +7,7 @@
 #                          distinct inputs with 3-5 references each (corpus BLEU, ROUGE-L, mentions); ft, pt2
 #                          and lora over seeds 0-2, prompt tuning (pt) and QLoRA once.
 #   ner_lowres_3min.jsonl  minilm on a 600-sentence sample of data/ner/train.conll, 3 minutes per run,
-#                          test = the 1,000 test sentences; every NER method (ft, probe, pt, ptv1, pt2, lora, qlora)
+#                          test = the 1,000 test sentences; every NER method (ft, probe, pt, ptv1, pt2, lora, qlora, pt2lora)
 #                          over seeds 0-2.
 # About 2 hours on a 2-core CPU (each gen run is 10 minutes of training plus 3-4 of generation). RESUME=1 keeps the logs and skips the runs they already hold;
 # ONLY=gen or ONLY=ner runs one task's jobs; WORKERS sets how many run at a time (default 2).
@@ -27,7 +27,7 @@ pick() {  # the learning rate the dev sweep picked for (task, method): ptutor.ex
   $PY -c "from ptutor.data import read_jsonl; from ptutor.experiments import best_lr; print(best_lr(read_jsonl('$sweep'), '$2')['lr'])"
 }
 jobs() {  # "task method seed": NER first (short runs), then generation
-  for seed in 0 1 2; do for method in ft pt2 lora pt ptv1 probe qlora; do echo "ner $method $seed"; done; done
+  for seed in 0 1 2; do for method in ft pt2 lora pt ptv1 probe qlora pt2lora; do echo "ner $method $seed"; done; done
   for seed in 0 1 2; do for method in pt2 ft lora; do echo "gen $method $seed"; done; done
   echo "gen pt 0"
   echo "gen qlora 0"

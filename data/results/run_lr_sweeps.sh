@@ -31,6 +31,7 @@ jobs() {  # "task method lr", slowest first
   for lr in 3e-4 1e-3 3e-3 1e-2 3e-2 1e-1 3e-1; do echo "ner ptv1 $lr"; done
   for lr in 1e-3 5e-3 2e-2 1e-1; do echo "ner probe $lr"; done
   for lr in 3e-4 1e-3 3e-3 1e-2; do echo "ner qlora $lr"; done
+  for lr in 1e-2 3e-2 1e-1 3e-1; do echo "ner pt2lora $lr"; done
 }
 logged() {  # is (task, method, lr) in its log already?
   local log=$NER; [ "$1" = gen ] && log=$GEN

@@ -7,3 +7,6 @@ from .p_tuning import PromptEncoder, PTuning, PTuningConfig
 from .prefix import PrefixConfig, PrefixEncoder, PrefixTuning
 from .lora import Lora, LoraConfig, LoraLinear
 from .qlora import QLora, QLoraConfig
+from .prefix_lora import PrefixLora, PrefixLoraConfig
+from .adapters import AdapterConfig, AdapterLayer, Adapters
+from .bitfit import BiasLinear, BitFit, BitFitConfig

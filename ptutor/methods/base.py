@@ -135,6 +135,11 @@ class Method(nn.Module):
             p.requires_grad_(trainable and self.owns(name))
         return self
 
+    def param_groups(self, lr: float) -> list[dict]:
+        """The optimizer's parameter groups: every trainable parameter at `lr`. A method whose parts want
+        different rates (e.g. P-Tuning v2 + LoRA) returns more groups."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
+
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """The tensors a checkpoint holds: every owned parameter, whatever its requires_grad flag now."""
         return {n: p.detach() for n, p in self.owned_parameters().items()}
