@@ -113,3 +113,29 @@ def position_table_size(model: nn.Module) -> int | None:
 def default_target_modules(config) -> tuple[str, ...]:
     """Module-name patterns that LoRA/Adapters wrap when the user names none."""
     return DEFAULT_TARGET_MODULES[family(config)]
+
+
+# Output projections that bottleneck adapters follow (Houlsby et al., 2019): the attention block's output
+# projection and the feed-forward block's output projection of every layer. BERT names both `...output.dense`,
+# so its feed-forward pattern is a regular expression that leaves out `attention.output.dense`.
+ADAPTER_MODULES = {
+    "bert": {"attn": "attention.output.dense", "ffn": r"(.*\.)?layer\.\d+\.output\.dense"},
+    "gpt2": {"attn": "attn.c_proj", "ffn": "mlp.c_proj"},
+    "llama": {"attn": "o_proj", "ffn": "down_proj"},
+    "qwen2": {"attn": "o_proj", "ffn": "down_proj"},
+    "glm": {"attn": "o_proj", "ffn": "down_proj"},
+    "chatglm": {"attn": "self_attention.dense", "ffn": "mlp.dense_4h_to_h"},
+}
+ADAPTER_PLACEMENTS = {"houlsby": ("attn", "ffn"), "pfeiffer": ("ffn",)}
+
+
+def adapter_modules(config, placement: str = "houlsby") -> tuple[str, ...]:
+    """Module-name patterns an adapter follows: after attention and feed-forward ("houlsby") or after the
+    feed-forward only ("pfeiffer", Pfeiffer et al., 2021)."""
+    if placement not in ADAPTER_PLACEMENTS:
+        raise ValueError(f"unknown adapter placement {placement!r}; choose one of {', '.join(ADAPTER_PLACEMENTS)}")
+    arch = family(config)  # a clear error for an architecture ptutor has no layout for
+    if arch not in ADAPTER_MODULES:
+        raise ValueError(f"no adapter positions for {arch!r}; adapters know {', '.join(ADAPTER_MODULES)}. "
+                         "Name the output projections yourself with target_modules=[...]")
+    return tuple(ADAPTER_MODULES[arch][block] for block in ADAPTER_PLACEMENTS[placement])
