@@ -23,14 +23,14 @@ jobs() {  # "task method lr", slowest first
   for lr in 3e-5 1e-4 3e-4 1e-3; do echo "gen ft $lr"; done
   for lr in 3e-4 1e-3 3e-3 1e-2; do echo "gen lora $lr"; done
   for lr in 3e-2 1e-1 3e-1 1; do echo "gen pt $lr"; done
-  for lr in 3e-4 1e-3 3e-3 1e-2; do echo "gen qlora $lr"; done
+  for lr in 3e-4 1e-3 3e-3 1e-2 3e-2; do echo "gen qlora $lr"; done
   for lr in 5e-5 1e-4 2e-4 5e-4 1e-3 3e-3; do echo "ner ft $lr"; done
   for lr in 1e-2 3e-2 5e-2 1e-1 2e-1; do echo "ner pt2 $lr"; done
   for lr in 3e-4 1e-3 3e-3 1e-2; do echo "ner lora $lr"; done
   for lr in 1e-2 3e-2 1e-1 3e-1; do echo "ner pt $lr"; done
   for lr in 3e-4 1e-3 3e-3 1e-2 3e-2 1e-1 3e-1; do echo "ner ptv1 $lr"; done
   for lr in 1e-3 5e-3 2e-2 1e-1; do echo "ner probe $lr"; done
-  for lr in 3e-4 1e-3 3e-3 1e-2; do echo "ner qlora $lr"; done
+  for lr in 3e-4 1e-3 3e-3 1e-2 3e-2; do echo "ner qlora $lr"; done
   for lr in 1e-2 3e-2 1e-1 3e-1; do echo "ner pt2lora $lr"; done
 }
 logged() {  # is (task, method, lr) in its log already?
