@@ -1,11 +1,13 @@
 """Counting and measuring: parameters, peak memory, versions of the stack."""
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 
 import torch
 
@@ -106,8 +108,14 @@ def memory_anatomy(step, device: torch.device | str = "cpu") -> dict[str, float]
 
     device = torch.device(device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities, profile_memory=True, record_shapes=True, with_stack=True) as prof:
+    prof = profile(activities=activities, profile_memory=True, record_shapes=True, with_stack=True)
+    with _c_stderr_silenced():  # the profiler's C++ side prints "USDT: ... profiler_start/stop" lines
+        prof.__enter__()
+    try:
         step()
+    finally:
+        with _c_stderr_silenced():
+            prof.__exit__(None, None, None)
     _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline(device)
     at_peak = max(sizes, key=sum)  # column 0: no category; then one column per category
     out = {(c.name.lower() if c else "other"): at_peak[i + 1] / 2**20 for c, i in _CATEGORY_TO_INDEX.items()}
@@ -116,33 +124,61 @@ def memory_anatomy(step, device: torch.device | str = "cpu") -> dict[str, float]
     return out
 
 
+@contextmanager
+def _c_stderr_silenced():
+    """Send file descriptor 2 (where C++ code writes) to /dev/null inside the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def predict_training_memory(model: torch.nn.Module, batch: dict, optimizer_states: int = 2) -> dict[str, float]:
     """MiB one training step needs, from shapes alone: weights (their storage), gradients (one per
     trainable number, in its dtype), optimizer state (`optimizer_states` fp32 numbers per trainable
     one: 2 for AdamW) and activations (the tensors autograd saves for backward, found by running the
-    forward on a copy of the model on the meta device: no memory is used, no number computed)."""
+    forward on a copy of the model on the meta device: no memory is used, no number computed; a model with
+    an op that cannot run there is traced on a real forward instead).
+
+    `peak` = weights + optimizer state + the larger of two moments: the end of the forward pass (every
+    saved activation alive, no gradient yet) and the optimizer step (every gradient, plus a temporary
+    of the same size that AdamW's multi-tensor update makes). The backward pass lies between the two:
+    it frees activations as it fills in gradients."""
     import copy
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     out = {"weights": weight_bytes(model) / 2**20,
            "gradients": sum(p.numel() * p.element_size() for p in trainable) / 2**20,
            "optimizer_state": optimizer_states * sum(p.numel() * 4 for p in trainable) / 2**20}
-    ghost = copy.deepcopy(model).to("meta").train(model.training)
-    weights = {id(t) for t in [*ghost.parameters(), *ghost.buffers()]}
+    try:
+        out["activations"] = _saved_bytes(copy.deepcopy(model).to("meta").train(model.training), batch, "meta")
+    except (RuntimeError, NotImplementedError):  # an op without a meta kernel (e.g. .item() on a shape check)
+        out["activations"] = _saved_bytes(model, batch, None)  # trace a real forward instead (its graph is dropped)
+    out["peak"] = out["weights"] + out["optimizer_state"] + max(out["activations"], 2 * out["gradients"])
+    return out
+
+
+def _saved_bytes(model: torch.nn.Module, batch: dict, device: str | None) -> float:
+    """MiB of the tensors autograd saves for backward in one forward of `model` on `batch` (moved to `device`):
+    each storage once (views share their base), the model's own weights not at all."""
+    weights = {id(t) for t in [*model.parameters(), *model.buffers()]}
     saved: dict[int, int] = {}
 
-    def keep(t):  # count each saved tensor's storage once (views share their base), weights not at all
+    def keep(t):
         root = t._base if t._base is not None else t
         if id(root) not in weights:
             saved[id(root)] = root.numel() * root.element_size()
         return root  # holding it keeps id() unique while the forward runs
 
-    meta_batch = {k: v.to("meta") if torch.is_tensor(v) else v for k, v in batch.items()}
+    batch = {k: v.to(device) if device and torch.is_tensor(v) else v for k, v in batch.items()}
     with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
-        ghost(**meta_batch)
-    out["activations"] = sum(saved.values()) / 2**20
-    out["total"] = sum(out.values())
-    return out
+        model(**batch)
+    return sum(saved.values()) / 2**20
 
 
 def compare_latency(fns: dict, rounds: int = 20, warmup: int = 2) -> dict[str, float]:

@@ -134,6 +134,24 @@ def quantize_nf4(w: torch.Tensor, blocksize: int = 64, double_quant: bool = True
     return quantize_4bit(w, nf4_levels(), blocksize, double_quant)
 
 
+class DequantizedMatmul(torch.autograd.Function):
+    """x W^T with W dequantised from 4 bits, once in the forward and once again in the backward.
+
+    Plain `F.linear(x, layer.weight)` would make autograd keep the dequantised fp32 weight of every
+    layer until the backward pass: the full-precision model, back in memory, for the whole step.
+    Here the backward dequantises again (the gradient w.r.t. x needs W; W itself gets none), so
+    between the passes only the 4-bit codes stay, as in bitsandbytes' 4-bit matmul."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, layer: "NF4Linear") -> torch.Tensor:
+        ctx.layer = layer
+        return F.linear(x, layer.weight)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        return grad_out @ ctx.layer.weight.to(grad_out.dtype), None
+
+
 class NF4Linear(nn.Module):
     """A frozen linear layer stored in NF4: the weight is dequantised for each forward (QLoRA's recipe:
     4-bit storage, compute in `compute_dtype`). Gradients flow to the input, never to the weight."""
@@ -166,9 +184,26 @@ class NF4Linear(nn.Module):
         return dequantize_4bit(q, self.compute_dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(self.compute_dtype)
-        return F.linear(x.to(self.compute_dtype), self.weight, bias).to(x.dtype)
+        out = DequantizedMatmul.apply(x.to(self.compute_dtype), self)
+        if self.bias is not None:
+            out = out + self.bias.to(self.compute_dtype)
+        return out.to(x.dtype)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"{self.q.bits_per_parameter():.2f} bits/weight")
+
+
+def bnb_cpu_safe(model: nn.Module) -> int:
+    """Work around a bitsandbytes 0.50 CPU bug; returns how many 4-bit layers were changed.
+
+    On CPUs with AVX512-BF16, a no-grad forward of `bnb.nn.Linear4bit` repacks its weight in place
+    for a faster kernel, and the next training step then fails ("a view of a leaf Variable ... is
+    being used in an in-place operation"). Turning that path off on every layer keeps training and
+    evaluation alternating safely; on other CPUs and on GPUs it changes nothing."""
+    import bitsandbytes as bnb
+
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    return len(layers)

@@ -46,3 +46,23 @@ def test_merging_into_a_4bit_layer_is_refused_with_the_way_out():
     model = qlora()
     with pytest.raises(RuntimeError, match="cannot merge into a 4-bit NF4 layer"):
         model.merge()
+
+
+def test_both_merge_routes_keep_the_4bit_rest_and_only_requantising_loses_the_update():
+    torch.manual_seed(0)
+    model = qlora().eval()
+    with torch.no_grad():
+        for layer in model.lora_layers().values():
+            layer.lora_B.weight.normal_(std=0.05)
+    x = torch.randint(100, 2000, (2, 7), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        unmerged = model(input_ids=x).logits
+        with model.disable_adapter():
+            effect = (unmerged - model(input_ids=x).logits).abs().max()
+        kept = model.merged_copy()(input_ids=x).logits
+        rounded = model.merged_copy(requantize=True)(input_ids=x).logits
+    assert (kept - unmerged).abs().max() < 1e-4 * unmerged.abs().max()  # float merge: the same outputs
+    assert (rounded - unmerged).abs().max() > 1e-3 * effect  # 4-bit again: the update is partly rounded away
+    merged = model.merged_copy(requantize=True)
+    assert not any(isinstance(m, LoraLinear) for m in merged.modules())
+    assert all(isinstance(merged.get_submodule(n), NF4Linear) for n in model.quantized_names)

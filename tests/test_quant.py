@@ -77,3 +77,20 @@ def test_nf4_linear_is_the_dequantised_layer_and_passes_gradients_to_its_input()
     y.sum().backward()
     assert x.grad is not None and not any(p.requires_grad for p in q.parameters())
     assert "4.13 bits/weight" in repr(q)
+
+
+def test_nf4_linear_keeps_only_4bit_codes_between_forward_and_backward():
+    layer = NF4Linear(torch.nn.Linear(256, 128), blocksize=64)
+    x = torch.randn(4, 256, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        y = layer(x)
+    assert 256 * 128 not in saved  # no dequantised weight is kept for the backward pass
+    y.sum().backward()
+    dense = torch.nn.Linear(256, 128)
+    with torch.no_grad():
+        dense.weight.copy_(layer.weight)
+        dense.bias.copy_(layer.bias)
+    x2 = x.detach().clone().requires_grad_(True)
+    dense(x2).sum().backward()
+    assert torch.allclose(x.grad, x2.grad, atol=1e-5)  # the same input gradient as the dequantised layer's

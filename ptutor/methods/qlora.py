@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
@@ -28,8 +29,8 @@ class QLoraConfig(LoraConfig):
     method = "qlora"
     title = "QLoRA"
     default_lr = 1e-3
-    task_lrs = {}  # no sweep of its own yet: the runner uses default_lr unless --lr is given
-    lr_source = ""
+    task_lrs = {"ner": 1e-2, "gen": 1e-2}  # picked on dev (data/results/lr_sweep_*.jsonl)
+    lr_source = "data/results/lr_sweep_ner.jsonl, data/results/lr_sweep_gen.jsonl"
     blocksize: int = 64  # weights per NF4 block (one absmax scale each)
     double_quant: bool = True  # store the scales in 8 bits per block of 256 (QLoRA's double quantisation)
     quantize_modules: list[str] | None = None  # layers stored in NF4; None: every nn.Linear in the blocks
@@ -56,3 +57,24 @@ class QLora(Lora):
     def reference_base(self, pristine: nn.Module) -> nn.Module:
         """What disable_adapter() runs, built from an untouched base: the same layers in NF4."""
         return quantize(copy.deepcopy(pristine), self.quantized_names, self.config)
+
+    @torch.no_grad()
+    def merged_copy(self, requantize: bool = False) -> nn.Module:
+        """A copy of the base with the adapters merged (this model is left as it is). Each target's 4-bit weight is
+        dequantised and B A added; the sum is kept in float (`requantize=False`: the same outputs as the unmerged
+        model, but those layers take 8x the memory in fp32) or stored in NF4 again (`requantize=True`: 4 bits,
+        but the sum is rounded to 16 levels per block, and with it much of a small update)."""
+        if self.config.num_adapters > 1:
+            raise ValueError("merged_copy merges one adapter; this model holds several (num_adapters > 1)")
+        model = copy.deepcopy(self.base)
+        for name in self.target_names:
+            lora = model.get_submodule(name)
+            nf4 = lora.base_layer
+            dense = nn.Linear(nf4.in_features, nf4.out_features, bias=nf4.bias is not None, device=nf4.packed.device)
+            dense.weight.copy_(nf4.weight + lora.delta_weight().to(nf4.compute_dtype))
+            if nf4.bias is not None:
+                dense.bias.copy_(nf4.bias)
+            dense.requires_grad_(False)
+            new = NF4Linear(dense, self.config.blocksize, self.config.double_quant) if requantize else dense
+            replace_modules(model, [name], lambda _, new=new: new)
+        return model
