@@ -109,3 +109,43 @@ def test_resume_on_cuda_restores_the_cuda_rng_and_the_fp16_grad_scaler(tmp_path)
              optimizer=resumed.optimizer, scaler=resumed.scaler)
     assert (resumed.scaler is None) == (h1.scaler is None)  # bf16 GPUs need no scaler; fp16 ones keep theirs
     assert h1.losses + h2.losses == pytest.approx(h_whole.losses, abs=1e-4)
+
+
+def test_qlora_trains_on_cuda_in_mixed_precision_and_merges_into_float():
+    from ptutor.methods import QLoraConfig
+    from ptutor.methods.lora import LoraLinear
+
+    base, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+    model = inject(base, QLoraConfig(r=4, blocksize=16))
+    hist = fit(model, _tagging_batches(), TrainConfig(lr=1e-2, steps=100, mixed_precision=True, progress=False),
+               device=CUDA)
+    assert hist.losses[-1] < hist.losses[0]
+    x = _ids().to(CUDA)
+    with torch.no_grad():
+        merged = model.merged_copy()
+        assert not any(isinstance(m, LoraLinear) for m in merged.modules())
+        assert (merged(input_ids=x).logits - model(input_ids=x).logits).abs().max() < 1e-3
+
+
+def test_bitsandbytes_4bit_lora_trains_on_cuda():
+    bnb = pytest.importorskip("bitsandbytes")
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
+
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16)
+    base, _ = load_backbone("smollm2-135m", "causal-lm", quantization_config=quant, device_map={"": 0},
+                            with_tokenizer=False)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in base.modules())
+    model = get_peft_model(prepare_model_for_kbit_training(base, use_gradient_checkpointing=False),
+                           LoraConfig(r=8, target_modules=["q_proj", "v_proj"]))
+    x = _ids(4, 16).to(CUDA)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(20):
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
