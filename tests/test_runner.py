@@ -39,10 +39,10 @@ def test_a_non_positive_budget_is_refused_not_run_forever(tmp_path):
 
 
 def test_an_option_of_another_method_is_an_error_naming_its_owner():
-    with pytest.raises(ValueError, match="num_virtual_tokens belongs to pt, pt2, ptv1"):
+    with pytest.raises(ValueError, match="num_virtual_tokens belongs to pt, pt2, pt2lora, ptv1"):
         method_config("ft", {"num_virtual_tokens": 5})
     out = cli("ner", "--method", "ft", "--train", "x", "--test", "y", "--num-virtual-tokens", "5")
-    assert out.returncode == 2 and "--num-virtual-tokens is an option of method pt, pt2, ptv1, not of ft" in out.stderr
+    assert out.returncode == 2 and "--num-virtual-tokens is an option of method pt, pt2, pt2lora, ptv1, not of ft" in out.stderr
     out = cli("ner", "--method", "ft", "--train", "x", "--test", "y", "--no-such-flag", "1")
     assert out.returncode == 2 and "unrecognized arguments: --no-such-flag" in out.stderr
 
