@@ -114,6 +114,16 @@ class LoraLinear(InjectedLayer):
         self.merged = False
 
 
+def add_lora_layers(base: nn.Module, patterns, r: int, alpha: float, dropout: float = 0.0, rslora: bool = False,
+                    num_adapters: int = 1) -> list[str]:
+    """Wrap the linear layers of `base` that match `patterns` (None: the family's default) in LoraLinear, in
+    place; returns their names. Shared by LoRA, QLoRA and P-Tuning v2 + LoRA."""
+    names = find_modules(base, patterns or list(default_target_modules(base.config)),
+                         kinds=(nn.Linear, Conv1D, NF4Linear))
+    replace_modules(base, names, lambda layer: LoraLinear(layer, r, alpha, dropout, rslora, num_adapters))
+    return names
+
+
 @dataclass
 class LoraConfig(MethodConfig):
     method = "lora"
@@ -146,10 +156,8 @@ class Lora(Method):
 
     def __init__(self, base, config: LoraConfig):
         super().__init__(base, config)
-        patterns = config.target_modules or list(default_target_modules(base.config))
-        self.target_names = find_modules(base, patterns, kinds=(nn.Linear, Conv1D, NF4Linear))
-        replace_modules(base, self.target_names, lambda layer: LoraLinear(
-            layer, config.r, config.alpha, config.dropout, config.rslora, config.num_adapters))
+        self.target_names = add_lora_layers(base, config.target_modules, config.r, config.alpha, config.dropout,
+                                            config.rslora, config.num_adapters)
         self.set_trainable()
 
     def lora_layers(self) -> dict[str, LoraLinear]:

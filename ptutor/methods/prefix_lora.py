@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import nn
-from transformers.pytorch_utils import Conv1D
-
-from ..arch import default_target_modules
-from .base import InjectedLayer, find_modules, register, replace_modules
-from .lora import LoraLinear
+from .base import register
+from .lora import add_lora_layers
 from .prefix import PrefixConfig, PrefixTuning
 
 
@@ -51,10 +47,7 @@ class PrefixLora(PrefixTuning):
     config_class = PrefixLoraConfig
 
     def __init__(self, base, config: PrefixLoraConfig, **kwargs):
-        names = find_modules(base, config.target_modules or list(default_target_modules(base.config)),
-                             kinds=(nn.Linear, Conv1D))
-        replace_modules(base, names, lambda layer: LoraLinear(layer, config.r, config.alpha, config.lora_dropout,
-                                                              config.rslora))
+        names = add_lora_layers(base, config.target_modules, config.r, config.alpha, config.lora_dropout, config.rslora)
         super().__init__(base, config, **kwargs)  # B = 0, so the prefix's initial activations are the base's
         self.target_names = names
 
