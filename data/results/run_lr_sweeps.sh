@@ -32,6 +32,13 @@ jobs() {  # "task method lr", slowest first
   for lr in 1e-3 5e-3 2e-2 1e-1; do echo "ner probe $lr"; done
   for lr in 3e-4 1e-3 3e-3 1e-2 3e-2; do echo "ner qlora $lr"; done
   for lr in 1e-2 3e-2 1e-1 3e-1; do echo "ner pt2lora $lr"; done
+  for lr in 3e-4 1e-3 3e-3 1e-2 3e-2; do echo "ner adapter $lr"; done
+  for lr in 1e-3 3e-3 1e-2 3e-2 1e-1; do echo "ner bitfit $lr"; done
+  for lr in 3e-4 1e-3 3e-3 1e-2; do echo "gen adapter $lr"; done
+  for lr in 1e-3 3e-3 1e-2 3e-2; do echo "gen bitfit $lr"; done
+}
+options() {  # per-task method options: SmolLM2 (Llama family) has no biases, so BitFit adds zero ones to train
+  [ "$1 $2" = "gen bitfit" ] && echo "--add-biases true" || true
 }
 logged() {  # is (task, method, lr) in its log already?
   local log=$NER; [ "$1" = gen ] && log=$GEN
@@ -39,6 +46,6 @@ logged() {  # is (task, method, lr) in its log already?
 }
 jobs | while read -r task method lr; do
   logged "$task" "$method" "$lr" && continue
-  if [ "$task" = gen ]; then echo "$GEN_RUN --method $method --lr $lr"; else echo "$NER_RUN --method $method --lr $lr"; fi
+  if [ "$task" = gen ]; then echo "$GEN_RUN --method $method --lr $lr $(options gen "$method")"; else echo "$NER_RUN --method $method --lr $lr"; fi
 done | xargs -P 2 -I CMD sh -c 'CMD > /dev/null'
 echo "wrote $NER and $GEN"
