@@ -1,8 +1,11 @@
-"""What a trained method learned, measured: the spectrum of LoRA's updates and how they relate to W.
+"""What a trained method learned, measured, one diagnostic per family.
 
-Hu et al. (2021, Section 7) ask two questions of a trained LoRA update dW = (alpha/r) B A:
-how much of its rank r it uses (its singular values), and whether it amplifies directions
-that W already has or directions W barely uses (the "amplification factor").
+- LoRA: Hu et al. (2021, Section 7) ask of a trained update dW = (alpha/r) B A how much of its rank r
+  it uses (its singular values), and whether it amplifies directions that W already has or directions
+  W barely uses (the "amplification factor").
+- Prefixes: how much attention the real tokens pay to the virtual ones, layer by layer.
+- Any method: what it costs the base model elsewhere (forgetting), as perplexity on general text with
+  the method on and off. (Soft prompts' nearest vocabulary tokens: `SoftPromptMethod.nearest_tokens`.)
 """
 from __future__ import annotations
 
@@ -36,3 +39,37 @@ def amplification(weight: torch.Tensor, delta: torch.Tensor, k: int | None = Non
     qv, _ = torch.linalg.qr(torch.randn(weight.shape[1], k, generator=g))
     return {"w_in_delta": float(projected), "w_in_random": float((qu.T @ weight @ qv).norm()),
             "delta_norm": float(delta.norm()), "amplification": float(delta.norm() / projected)}
+
+
+def prefix_attention_mass(model, batch: dict) -> dict:
+    """Per layer, the share of attention that real tokens pay to the prefix's virtual tokens (mean over heads
+    and real query tokens), and `uniform`: the share a uniform attention over prefix + real tokens would give.
+
+    Attention weights need the eager attention code (fused kernels never form them), so the base is switched
+    to it for this one forward and switched back."""
+    p, base = model.config.num_virtual_tokens, model.base
+    before = base.config._attn_implementation
+    base.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            out = model(**batch, output_attentions=True)
+    finally:
+        base.set_attn_implementation(before)
+    real = batch["attention_mask"].bool()  # (batch, tokens): queries that are real tokens
+    mass = [float(a[..., :p].sum(-1).mean(1)[real].mean()) for a in out.attentions]  # a: (batch, heads, q, P + k)
+    lengths = batch["attention_mask"].sum(-1).float()
+    return {"mass": mass, "uniform": float((p / (p + lengths)).mean())}
+
+
+def perplexity(model, tokenizer, texts: list[str]) -> float:
+    """exp(mean next-token loss) of a causal LM (or a method wrapping one) over `texts`, one text at a time
+    (no padding to get wrong); the tokens of all texts weigh equally."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer(text, return_tensors="pt")["input_ids"].to(next(model.parameters()).device)
+            if ids.shape[1] < 2:
+                raise ValueError(f"text {text!r} has fewer than 2 tokens: nothing to predict")
+            loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
+            total, count = total + float(loss) * (ids.shape[1] - 1), count + ids.shape[1] - 1
+    return float(torch.exp(torch.tensor(total / count)))

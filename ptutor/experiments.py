@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 import typing
+from datetime import datetime, timezone
 
 import torch
 
@@ -97,6 +99,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     return_model=True the triple (dict, trained model, training History); `out` appends the
     dict to a JSON-lines results log.
     """
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     task = get_task(task) if isinstance(task, str) else task
     config = method_config(method, options)
     if minutes is None and steps is None:
@@ -142,7 +145,8 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
               "peak_mb": round(hist.peak_mb, 1), "lr": train_config.lr, "batch_size": batch_size,
               "train_items": len(train_items),
               "budget": {"minutes": minutes, "steps": steps}, "seed": seed, "device": str(device),
-              "config": wrapped.config.to_dict(), "versions": versions(), "hardware": hardware()}
+              "config": wrapped.config.to_dict(), "versions": versions(), "hardware": hardware(),
+              "started_at": started_at, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if hist.evals:
         result.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
     if save:
@@ -318,7 +322,57 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def shootout_parser() -> argparse.ArgumentParser:
+    from .shootout import TASK_DEFAULTS
+
+    p = argparse.ArgumentParser(prog="python -m ptutor.experiments shootout",
+                                description="Every method with a swept learning rate, on one task, under one budget, "
+                                            "each run in its own process; then a table (CSV, JSON, markdown).")
+    p.add_argument("--task", required=True, choices=sorted(TASK_DEFAULTS))
+    p.add_argument("--model", default=None, help="backbone preset (default: minilm for ner, smollm2-135m for gen)")
+    p.add_argument("--minutes", type=_positive(float), default=None, help="training budget per run (default: 3 for "
+                   "ner, 10 for gen)")
+    p.add_argument("--seeds", default="0", type=lambda s: [int(x) for x in s.split(",") if x.strip()])
+    p.add_argument("--methods", default=None, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                   help="comma-separated (default: every method with a learning rate picked on dev for the task)")
+    p.add_argument("--train", default=None)
+    p.add_argument("--test", default=None)
+    p.add_argument("--train-limit", type=_positive(int), default=-1,
+                   help="training items (default: a 600-sentence sample for ner, all for gen)")
+    p.add_argument("--workers", type=_positive(int), default=1, help="runs at a time (default 1)")
+    p.add_argument("--threads", type=_positive(int), default=None,
+                   help="torch threads per run (default: the CPU count divided by --workers)")
+    p.add_argument("--gpus", default=None, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                   help="GPU ids to spread runs over, one run per GPU at a time (e.g. 0,1,2,3; sets --workers)")
+    p.add_argument("--out", default=None, help="results log (default data/results/shootout_TASK.jsonl)")
+    p.add_argument("--table", default=None, help="table files prefix (default: the log's path without .jsonl)")
+    return p
+
+
+def shootout_main(argv: list[str]) -> int:
+    from .shootout import run_shootout, write_tables
+
+    args = shootout_parser().parse_args(argv)
+    out = args.out or f"data/results/shootout_{args.task}.jsonl"
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    try:
+        rows = run_shootout(args.task, args.seeds, out, methods=args.methods, model=args.model, train=args.train,
+                            test=args.test, minutes=args.minutes, train_limit=args.train_limit,
+                            workers=len(args.gpus) if args.gpus else args.workers, threads=threads, gpus=args.gpus,
+                            log=lambda m: print(m, flush=True))
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    paths = write_tables(rows, args.table or out.removesuffix(".jsonl"))
+    print(open(paths["md"]).read())
+    print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["shootout"]:
+        return shootout_main(argv[1:])
     args = parse_args(argv)
     lrs = args.lr or [None]
     if len(lrs) > 1 and not args.dev:

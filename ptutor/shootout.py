@@ -1,0 +1,211 @@
+"""The shoot-out: every method on one task under the same budget, each run in its own process.
+
+    python -m ptutor.experiments shootout --task ner --model minilm --minutes 3 --seeds 0,1,2
+
+Each (method, seed) is one `python -m ptutor.experiments TASK --method M ...` child process (so a
+run's peak memory is its own), at the learning rate the method's dev sweep picked for the task.
+Every finished run appends its stamped JSON line to the results log; runs already in the log are
+skipped, so an interrupted shoot-out goes on where it stopped. At the end the log becomes a table:
+CSV, JSON and markdown, one row per method, seeds pooled as mean ± sample standard deviation.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .data import read_jsonl
+from .methods import METHODS
+
+# The book's data for each task (override with --train/--test), and options a task's backbone needs:
+# SmolLM2 (Llama family) has no bias terms, so BitFit adds zero ones to train (see ptutor.methods.bitfit).
+TASK_DEFAULTS = {
+    "ner": {"model": "minilm", "train": "data/ner/train.conll", "test": "data/ner/test.conll", "minutes": 3.0,
+            "train_limit": 600, "options": {}},
+    "gen": {"model": "smollm2-135m", "train": "data/restaurants/train.jsonl", "test": "data/restaurants/test.jsonl",
+            "minutes": 10.0, "train_limit": None, "options": {"bitfit": {"add_biases": True}}},
+}
+ORDER = ("ft", "probe", "bitfit", "pt", "ptv1", "pt2", "adapter", "lora", "qlora", "pt2lora")
+
+
+def swept_methods(task: str) -> list[str]:
+    """The methods with a learning rate picked on dev for `task`: only those take part (a fair fight)."""
+    return [m for m in ORDER if m in METHODS and task in METHODS[m].config_class.task_lrs]
+
+
+def check_methods(task: str, methods: list[str]) -> None:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(sorted(METHODS))}")
+    unswept = [m for m in methods if task not in METHODS[m].config_class.task_lrs]
+    if unswept:
+        raise ValueError(f"no learning rate was picked on dev for {', '.join(unswept)} on task {task!r}, and a "
+                         "shoot-out gives every method its own swept rate. Sweep first (python -m ptutor.experiments "
+                         f"{task} --method M --lr 1e-3,3e-3,1e-2 --dev FILE), then set the pick in the method's task_lrs.")
+
+
+def command(task: str, method: str, seed: int, model: str, train: str, test: str, minutes: float,
+            train_limit: int | None, out: str, save: str | None = None) -> list[str]:
+    """The child process's command line for one run."""
+    cmd = [sys.executable, "-m", "ptutor.experiments", task, "--method", method, "--model", model, "--train", train,
+           "--test", test, "--minutes", str(minutes), "--seed", str(seed), "--quiet", "--out", out]
+    if train_limit:
+        cmd += ["--train-limit", str(train_limit)]
+    if save:
+        cmd += ["--save", save]
+    for name, value in TASK_DEFAULTS.get(task, {}).get("options", {}).get(method, {}).items():
+        cmd += ["--" + name.replace("_", "-"), str(value).lower() if isinstance(value, bool) else str(value)]
+    return cmd
+
+
+def done(rows: list[dict], task: str, method: str, seed: int, model: str, minutes: float,
+         train_limit: int | None) -> bool:
+    """Is this run in the log already (same task, method, seed, backbone, budget, data size and swept LR)?"""
+    lr = METHODS[method].config_class.lr_for(task)
+    return any(r["task"] == task and r["method"] == method and r["seed"] == seed and r["model"] == model
+               and r["budget"]["minutes"] == minutes and r["lr"] == lr
+               and (train_limit is None or r["train_items"] == train_limit) for r in rows)
+
+
+def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | None = None, model: str | None = None,
+                 train: str | None = None, test: str | None = None, minutes: float | None = None,
+                 train_limit: int | None = -1, workers: int = 1, threads: int = 1, gpus: list[str] | None = None,
+                 log=print) -> list[dict]:
+    """Run every (method, seed) not yet in `out`, `workers` at a time with `threads` torch threads each
+    (with `gpus`: one run per GPU at a time, each process seeing only its own GPU); returns the log's rows
+    for this task, backbone and budget."""
+    if task not in TASK_DEFAULTS:
+        raise ValueError(f"unknown task {task!r}; the shoot-out knows {', '.join(TASK_DEFAULTS)}")
+    d = TASK_DEFAULTS[task]
+    model, train, test = model or d["model"], train or d["train"], test or d["test"]
+    minutes = minutes or d["minutes"]
+    train_limit = d["train_limit"] if train_limit == -1 else train_limit
+    methods = methods or swept_methods(task)
+    check_methods(task, methods)
+    for path, what in ((train, "training"), (test, "test")):
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{what} file {path} not found: run `python -m ptutor.backbones prepare` "
+                                    "(it writes the book's data), or pass --train/--test")
+    rows = read_jsonl(out) if Path(out).exists() else []
+    todo = [(m, s) for s in seeds for m in methods if not done(rows, task, m, s, model, minutes, train_limit)]
+    log(f"shoot-out {task}: {len(methods)} methods x {len(seeds)} seeds, {minutes:g} min each, backbone {model}; "
+        f"{len(methods) * len(seeds) - len(todo)} runs already in {out}, {len(todo)} to go "
+        f"({workers} at a time, {threads} torch thread(s) each)")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    started = time.perf_counter()
+    counter = iter(range(1, len(todo) + 1))
+    free_gpus = queue.Queue()
+    for g in gpus or []:
+        free_gpus.put(g)
+
+    def one(job):
+        method, seed = job
+        with tempfile.TemporaryDirectory() as folder:  # the checkpoint is saved only to measure its size
+            cmd = command(task, method, seed, model, train, test, minutes, train_limit, out, save=f"{folder}/ckpt")
+            t0 = time.perf_counter()
+            gpu = free_gpus.get() if gpus else None
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True,
+                                      env=env if gpu is None else {**env, "CUDA_VISIBLE_DEVICES": gpu})
+            finally:
+                if gpu is not None:
+                    free_gpus.put(gpu)
+        k = next(counter)
+        if proc.returncode != 0:
+            log(f"[{k}/{len(todo)}] {method} seed {seed} FAILED (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+            return False
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        log(f"[{k}/{len(todo)}] {method:8s} seed {seed}: {result['metric']} {result['primary']:.4f}, "
+            f"{result['steps']} steps, {time.perf_counter() - t0:.0f} s (elapsed {time.perf_counter() - started:.0f} s)")
+        return True
+
+    with ThreadPoolExecutor(max_workers=len(gpus) if gpus else max(1, workers)) as pool:
+        ok = list(pool.map(one, todo))
+    if not all(ok):
+        raise RuntimeError(f"{ok.count(False)} of {len(todo)} runs failed (their errors are above); the others are "
+                           f"in {out}: run the same command again to retry only the failed ones")
+    log(f"shoot-out {task}: {len(todo)} runs in {(time.perf_counter() - started) / 60:.1f} min")
+    return [r for r in read_jsonl(out) if r["task"] == task and r["model"] == model and r["budget"]["minutes"] == minutes
+            and r["method"] in methods]
+
+
+def _spread(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+
+
+def table_rows(rows: list[dict]) -> list[dict]:
+    """One record per method: its cost columns (means over seeds) and its metric as mean and spread."""
+    out = []
+    for method in [m for m in ORDER if any(r["method"] == m for r in rows)] + \
+            sorted({r["method"] for r in rows} - set(ORDER)):
+        runs = [r for r in rows if r["method"] == method]
+        mean = lambda k: sum(r[k] for r in runs if r.get(k) is not None) / max(1, sum(r.get(k) is not None for r in runs))  # noqa: E731
+        scores = [r["primary"] for r in runs]
+        out.append({"method": method, "title": METHODS[method].config_class.title or method, "lr": runs[0]["lr"],
+                    "trainable_params": runs[0]["trainable_params"],
+                    "trainable_pct": round(100 * runs[0]["trainable_params"] / runs[0]["total_params"], 4),
+                    "seeds": sorted(r["seed"] for r in runs), "steps": round(mean("steps")),
+                    "step_seconds": round(mean("step_seconds"), 4), "tokens_per_second": round(mean("tokens_per_second"), 1),
+                    "peak_mb": round(mean("peak_mb"), 1),
+                    "checkpoint_mb": round(mean("checkpoint_bytes") / 2**20, 3) if any("checkpoint_bytes" in r for r in runs) else None,
+                    "metric": runs[0]["metric"], "mean": round(sum(scores) / len(scores), 4),
+                    "spread": round(_spread(scores), 4)})
+    return out
+
+
+def provenance(rows: list[dict]) -> dict:
+    """What made the log: hardware, versions, seeds, budget, dates."""
+    hw = sorted({json.dumps(r["hardware"], sort_keys=True) for r in rows})
+    vs = sorted({json.dumps(r["versions"], sort_keys=True) for r in rows})
+    return {"task": rows[0]["task"], "model": rows[0]["model"], "minutes": rows[0]["budget"]["minutes"],
+            "train_items": rows[0]["train_items"], "runs": len(rows), "seeds": sorted({r["seed"] for r in rows}),
+            "hardware": [json.loads(h) for h in hw], "versions": [json.loads(v) for v in vs],
+            "started": min((r["started_at"] for r in rows if "started_at" in r), default=None),
+            "finished": max((r["finished_at"] for r in rows if "finished_at" in r), default=None)}
+
+
+def markdown(records: list[dict]) -> str:
+    name = {"f1": "F1", "bleu": "BLEU"}.get(records[0]["metric"], records[0]["metric"])
+    digits = 1 if records[0]["metric"] == "bleu" else 3
+    lines = [f"| method | LR | trainable | share | seeds | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        score = f"{r['mean']:.{digits}f}" + (f" ± {r['spread']:.{digits}f}" if len(r["seeds"]) > 1 else " (1 seed)")
+        ckpt = "-" if r["checkpoint_mb"] is None else f"{r['checkpoint_mb']:.2f}"
+        lines.append(f"| {r['title']} | {r['lr']:g} | {r['trainable_params']:,} | {r['trainable_pct']:.3f}% | "
+                     f"{len(r['seeds'])} | {r['step_seconds']:.3f} | {r['tokens_per_second']:.0f} | {r['peak_mb']:,.0f} | "
+                     f"{ckpt} | {score} |")
+    return "\n".join(lines)
+
+
+def write_tables(rows: list[dict], prefix: str) -> dict[str, str]:
+    """PREFIX.csv, PREFIX.json (records + provenance) and PREFIX.md from a shoot-out's rows."""
+    records, prov = table_rows(rows), provenance(rows)
+    paths = {ext: f"{prefix}.{ext}" for ext in ("csv", "json", "md")}
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows({**r, "seeds": " ".join(map(str, r["seeds"]))} for r in records)
+    Path(paths["json"]).write_text(json.dumps({"provenance": prov, "methods": records}, indent=1) + "\n")
+    hw = "; ".join(f"{h['cpu']}, {h['torch_threads']} torch thread(s)" + (f", {h['gpu']}" if "gpu" in h else "")
+                   for h in prov["hardware"])
+    Path(paths["md"]).write_text(
+        f"Shoot-out: task {prov['task']}, backbone {prov['model']}, {prov['minutes']:g} min of training per run, "
+        f"{prov['train_items']} training items, seeds {prov['seeds']}; {hw}; "
+        f"torch {', '.join(sorted({v['torch'] for v in prov['versions']}))}, transformers "
+        f"{', '.join(sorted({v['transformers'] for v in prov['versions']}))}. Mean ± sample s.d. over seeds.\n\n"
+        + markdown(records) + "\n")
+    return paths
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
