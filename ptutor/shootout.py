@@ -163,26 +163,27 @@ def table_rows(rows: list[dict]) -> list[dict]:
 
 
 def provenance(rows: list[dict]) -> dict:
-    """What made the log: hardware, versions, seeds, budget, dates."""
+    """What made the log: hardware, versions, seeds, budget, and when its time-stamped runs ran."""
     hw = sorted({json.dumps(r["hardware"], sort_keys=True) for r in rows})
     vs = sorted({json.dumps(r["versions"], sort_keys=True) for r in rows})
     return {"task": rows[0]["task"], "model": rows[0]["model"], "minutes": rows[0]["budget"]["minutes"],
             "train_items": rows[0]["train_items"], "runs": len(rows), "seeds": sorted({r["seed"] for r in rows}),
             "hardware": [json.loads(h) for h in hw], "versions": [json.loads(v) for v in vs],
-            "started": min((r["started_at"] for r in rows if "started_at" in r), default=None),
-            "finished": max((r["finished_at"] for r in rows if "finished_at" in r), default=None)}
+            "stamped_runs": sum("started_at" in r for r in rows),  # runs made before the stamps existed have none
+            "first_start": min((r["started_at"] for r in rows if "started_at" in r), default=None),
+            "last_finish": max((r["finished_at"] for r in rows if "finished_at" in r), default=None)}
 
 
 def markdown(records: list[dict]) -> str:
     name = {"f1": "F1", "bleu": "BLEU"}.get(records[0]["metric"], records[0]["metric"])
     digits = 1 if records[0]["metric"] == "bleu" else 3
-    lines = [f"| method | LR | trainable | share | seeds | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"| method | LR | trainable | share | seeds | steps | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
         score = f"{r['mean']:.{digits}f}" + (f" ± {r['spread']:.{digits}f}" if len(r["seeds"]) > 1 else " (1 seed)")
         ckpt = "-" if r["checkpoint_mb"] is None else f"{r['checkpoint_mb']:.2f}"
         lines.append(f"| {r['title']} | {r['lr']:g} | {r['trainable_params']:,} | {r['trainable_pct']:.3f}% | "
-                     f"{len(r['seeds'])} | {r['step_seconds']:.3f} | {r['tokens_per_second']:.0f} | {r['peak_mb']:,.0f} | "
+                     f"{len(r['seeds'])} | {r['steps']} | {r['step_seconds']:.3f} | {r['tokens_per_second']:.0f} | {r['peak_mb']:,.0f} | "
                      f"{ckpt} | {score} |")
     return "\n".join(lines)
 

@@ -1,10 +1,11 @@
-"""LoRA diagnostics: spectra of the updates, effective rank, amplification (Hu et al. 2021, Section 7)."""
+"""Diagnostics: LoRA spectra, effective rank, amplification (Hu et al. 2021, Section 7); prefix attention mass; perplexity."""
 import pytest
 import torch
 
 from ptutor.backbones import load_backbone
-from ptutor.diagnostics import amplification, delta_spectra, effective_rank
-from ptutor.methods import LoraConfig, inject
+from ptutor.data import NER_LABELS
+from ptutor.diagnostics import amplification, delta_spectra, effective_rank, perplexity, prefix_attention_mass
+from ptutor.methods import LoraConfig, PrefixConfig, inject
 
 
 def test_effective_rank_is_r_for_a_flat_spectrum_and_1_for_one_direction():
@@ -36,3 +37,47 @@ def test_an_update_along_ws_top_directions_is_seen_as_such():
     a = amplification(w, aligned, k=2)
     assert a["w_in_delta"] > 5 * a["w_in_random"]
     assert a["amplification"] == pytest.approx(aligned.norm() / a["w_in_delta"])
+
+
+def test_prefix_attention_mass_is_the_attention_real_tokens_pay_to_the_prefix():
+    base, tok = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, seed=0)
+    torch.manual_seed(0)
+    model = inject(base, PrefixConfig(num_virtual_tokens=4, init="random", init_std=1.0)).eval()
+    batch = dict(tok(["a b c", "a b c d e f"], return_tensors="pt", padding=True))
+    implementation = base.config._attn_implementation
+    got = prefix_attention_mass(model, batch)
+    assert base.config._attn_implementation == implementation  # switched back after the eager forward
+    base.set_attn_implementation("eager")
+    with torch.no_grad():
+        attentions = model(**batch, output_attentions=True).attentions
+    base.set_attn_implementation(implementation)
+    row, query = 0, 1  # a real token of the first (padded) sentence
+    for layer, a in enumerate(attentions):
+        real = batch["attention_mask"].bool()
+        want = a[..., :4].sum(-1).mean(1)[real].mean()
+        assert got["mass"][layer] == pytest.approx(float(want), abs=1e-6)
+        assert 0 < a[row, :, query, :4].sum(-1).mean() < 1
+    lengths = batch["attention_mask"].sum(-1).float()
+    assert got["uniform"] == pytest.approx(float((4 / (4 + lengths)).mean()))
+
+
+def test_perplexity_is_the_exponential_of_the_mean_token_loss_and_off_means_base():
+    base, tok = load_backbone("tiny-llama", "causal-lm", seed=0)
+    texts = ["one two three four", "five six seven eight nine ten"]
+    losses, counts = [], []
+    with torch.no_grad():
+        for t in texts:
+            ids = tok(t, return_tensors="pt")["input_ids"]
+            losses.append(float(base(input_ids=ids, labels=ids).loss) * (ids.shape[1] - 1))
+            counts.append(ids.shape[1] - 1)
+    want = float(torch.exp(torch.tensor(sum(losses) / sum(counts))))
+    assert perplexity(base, tok, texts) == pytest.approx(want, rel=1e-5)
+    model = inject(base, LoraConfig(r=2))
+    with torch.no_grad():
+        for layer in model.lora_layers().values():
+            layer.lora_B.weight.normal_()
+    assert perplexity(model, tok, texts) != pytest.approx(want, rel=1e-3)  # the adapter changes the model...
+    with model.disable_adapter():
+        assert perplexity(model, tok, texts) == pytest.approx(want, rel=1e-6)  # ...and off, it is the base again
+    with pytest.raises(ValueError, match="fewer than 2 tokens"):
+        perplexity(base, tok, ["a"])
