@@ -14,6 +14,8 @@ Method options are the fields of the method's config, scoped to that method: `--
 after `--method M` lists M's options with their defaults, and an option of another
 method is an error. `--lr 1e-3,3e-3,1e-2` (several values) runs a learning-rate sweep
 and needs `--dev`; `best_lr(rows)` picks the winner on dev from a results log.
+
+Every method at once (ptutor.shootout): `python -m ptutor.experiments shootout --task ner --seeds 0,1,2`.
 """
 from __future__ import annotations
 
@@ -254,7 +256,8 @@ def _positive(kind):
 
 
 def build_parser(method: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ptutor.experiments", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ptutor.experiments", description=__doc__.split("\n\n")[0],
+                                     epilog="Every method at once: python -m ptutor.experiments shootout --help")
     sub = parser.add_subparsers(dest="task", required=True)
     for name, help_text in (("ner", "token tagging on CoNLL files, entity F1"),
                             ("gen", "data-to-text on JSON lines {input, target}, corpus BLEU")):
