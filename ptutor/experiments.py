@@ -357,11 +357,11 @@ def shootout_main(argv: list[str]) -> int:
 
     args = shootout_parser().parse_args(argv)
     out = args.out or f"data/results/shootout_{args.task}.jsonl"
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // (len(args.gpus) if args.gpus else args.workers))
     try:
         rows = run_shootout(args.task, args.seeds, out, methods=args.methods, model=args.model, train=args.train,
                             test=args.test, minutes=args.minutes, train_limit=args.train_limit,
-                            workers=len(args.gpus) if args.gpus else args.workers, threads=threads, gpus=args.gpus,
+                            workers=args.workers, threads=threads, gpus=args.gpus,
                             log=lambda m: print(m, flush=True))
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -19,10 +19,10 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .data import read_jsonl
+from .experiments import COLUMN_TITLES, _spread
 from .methods import METHODS
 
 # The book's data for each task (override with --train/--test), and options a task's backbone needs:
@@ -66,13 +66,12 @@ def command(task: str, method: str, seed: int, model: str, train: str, test: str
     return cmd
 
 
-def done(rows: list[dict], task: str, method: str, seed: int, model: str, minutes: float,
-         train_limit: int | None) -> bool:
-    """Is this run in the log already (same task, method, seed, backbone, budget, data size and swept LR)?"""
-    lr = METHODS[method].config_class.lr_for(task)
-    return any(r["task"] == task and r["method"] == method and r["seed"] == seed and r["model"] == model
-               and r["budget"]["minutes"] == minutes and r["lr"] == lr
-               and (train_limit is None or r["train_items"] == train_limit) for r in rows)
+def belongs(r: dict, task: str, method: str, model: str, minutes: float, train_limit: int | None) -> bool:
+    """Was logged run `r` made with this shoot-out's settings (task, method, backbone, budget, data size) at the
+    method's current swept learning rate? Runs at a rate the sweep no longer picks are neither reused nor pooled."""
+    return (r["task"] == task and r["method"] == method and r["model"] == model and r["budget"]["minutes"] == minutes
+            and r["lr"] == METHODS[method].config_class.lr_for(task)
+            and (train_limit is None or r["train_items"] == train_limit))
 
 
 def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | None = None, model: str | None = None,
@@ -95,7 +94,9 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
             raise FileNotFoundError(f"{what} file {path} not found: run `python -m ptutor.backbones prepare` "
                                     "(it writes the book's data), or pass --train/--test")
     rows = read_jsonl(out) if Path(out).exists() else []
-    todo = [(m, s) for s in seeds for m in methods if not done(rows, task, m, s, model, minutes, train_limit)]
+    todo = [(m, s) for s in seeds for m in methods
+            if not any(r["seed"] == s and belongs(r, task, m, model, minutes, train_limit) for r in rows)]
+    workers = len(gpus) if gpus else max(1, workers)
     log(f"shoot-out {task}: {len(methods)} methods x {len(seeds)} seeds, {minutes:g} min each, backbone {model}; "
         f"{len(methods) * len(seeds) - len(todo)} runs already in {out}, {len(todo)} to go "
         f"({workers} at a time, {threads} torch thread(s) each)")
@@ -127,19 +128,13 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
             f"{result['steps']} steps, {time.perf_counter() - t0:.0f} s (elapsed {time.perf_counter() - started:.0f} s)")
         return True
 
-    with ThreadPoolExecutor(max_workers=len(gpus) if gpus else max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         ok = list(pool.map(one, todo))
     if not all(ok):
         raise RuntimeError(f"{ok.count(False)} of {len(todo)} runs failed (their errors are above); the others are "
                            f"in {out}: run the same command again to retry only the failed ones")
     log(f"shoot-out {task}: {len(todo)} runs in {(time.perf_counter() - started) / 60:.1f} min")
-    return [r for r in read_jsonl(out) if r["task"] == task and r["model"] == model and r["budget"]["minutes"] == minutes
-            and r["method"] in methods]
-
-
-def _spread(values: list[float]) -> float:
-    mean = sum(values) / len(values)
-    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+    return [r for r in read_jsonl(out) if any(belongs(r, task, m, model, minutes, train_limit) for m in methods)]
 
 
 def table_rows(rows: list[dict]) -> list[dict]:
@@ -175,7 +170,7 @@ def provenance(rows: list[dict]) -> dict:
 
 
 def markdown(records: list[dict]) -> str:
-    name = {"f1": "F1", "bleu": "BLEU"}.get(records[0]["metric"], records[0]["metric"])
+    name = COLUMN_TITLES.get(records[0]["metric"], records[0]["metric"])
     digits = 1 if records[0]["metric"] == "bleu" else 3
     lines = [f"| method | LR | trainable | share | seeds | steps | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -207,6 +202,3 @@ def write_tables(rows: list[dict], prefix: str) -> dict[str, str]:
         + markdown(records) + "\n")
     return paths
 
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
