@@ -91,12 +91,14 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
         max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06,
         schedule: str = "linear", eval_every: int | None = None, device: str | None = None,
         dtype: torch.dtype = torch.float32, save: str | None = None, out: str | None = None,
-        progress: bool = False, return_model: bool = False, **options):
+        start_from: str | None = None, progress: bool = False, return_model: bool = False, **options):
     """Train `method` on `task` with backbone `model` (a preset name or a loaded (model, tokenizer)) and
     score it on `test` (and `dev`, if given). `train`/`test`/`dev` are file paths or lists of items.
 
     Budget: `minutes` and/or `steps` (neither: 3 minutes). `train_limit` trains on a seeded
     random sample of that many training items (a low-resource setting, or a learning curve).
+    `start_from` is a checkpoint folder of the same method (from `save`) whose weights replace the method's own
+    initialisation: a prefix trained on other tasks as the start of this one (transfer).
     Other keyword arguments are the method's options (e.g. num_virtual_tokens=16). Returns one stamped dict, or with
     return_model=True the triple (dict, trained model, training History); `out` appends the
     dict to a JSON-lines results log.
@@ -119,7 +121,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     seed_everything(seed)
     device = pick_device(device)
     base, tok = _backbone(task, model, seed, dtype)
-    wrapped = inject(base, config)
+    wrapped = warm_start(base, config, start_from) if start_from else inject(base, config)
     batch_size = batch_size or task.batch_size
     rows = task.encode(train_items, tok, max_length)
     stream = TokenCounter(batches(rows, batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=seed))
@@ -149,6 +151,8 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
               "budget": {"minutes": minutes, "steps": steps}, "seed": seed, "device": str(device),
               "config": wrapped.config.to_dict(), "versions": versions(), "hardware": hardware(),
               "started_at": started_at, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if start_from:
+        result["start_from"] = str(start_from)
     if hist.evals:
         result.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
     if save:
@@ -156,6 +160,23 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     if out:
         append_jsonl(result, out)
     return (result, wrapped, hist) if return_model else result
+
+
+def warm_start(base, config, folder):
+    """The method `config` describes, with the trained weights of checkpoint `folder` as its starting point.
+
+    The checkpoint must hold the same method with the same settings (its initialisation options aside):
+    a prefix of another length or a LoRA of another rank cannot be a starting point."""
+    model = checkpoint.load(base, folder, trainable=True)
+    saved, asked = model.config.without_init().to_dict(), config.without_init().to_dict()
+    if saved["method"] != asked["method"]:
+        raise ValueError(f"{folder} holds a {saved['method']!r} checkpoint; this run trains {asked['method']!r}. "
+                         "Start from a checkpoint of the same method.")
+    differ = {k: (saved.get(k), asked.get(k)) for k in sorted(set(saved) | set(asked)) if saved.get(k) != asked.get(k)}
+    if differ:
+        detail = ", ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(f"{folder} was trained with other settings ({detail}): pass the checkpoint's settings")
+    return model
 
 
 def sweep(task, method: str, model, train, test, dev, lrs: list[float], **kwargs) -> list[dict]:
@@ -287,6 +308,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--eval-every", type=_positive(int), default=None, help="also score dev every N steps")
         p.add_argument("--device", default=None)
         p.add_argument("--save", default=None, help="folder to save the trained method in")
+        p.add_argument("--start-from", default=None, help="a checkpoint folder (from --save) of the same method to "
+                       "start from instead of the method's initialisation")
         p.add_argument("--out", default=None, help="also append each JSON line to this results log (read it with "
                        "ptutor.data.read_jsonl)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -385,7 +408,8 @@ def main(argv=None) -> int:
                      steps=args.steps, seed=args.seed, lr=lr, batch_size=args.batch_size, max_length=args.max_length,
                      train_limit=args.train_limit,
                      warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every, device=args.device,
-                     save=args.save, out=args.out, progress=not args.quiet, **args.options)
+                     save=args.save, out=args.out, start_from=args.start_from, progress=not args.quiet,
+                     **args.options)
         print(json.dumps(result), flush=True)
     return 0
 

@@ -11,7 +11,7 @@ from ptutor import checkpoint
 from ptutor.backbones import load_backbone
 from ptutor.checkpoint import CheckpointError
 from ptutor.data import NER_LABELS, read_jsonl
-from ptutor.experiments import _field_parser, best_lr, method_config, parse_args, run
+from ptutor.experiments import _field_parser, best_lr, method_config, parse_args, run, warm_start
 from ptutor.methods import PrefixConfig, PromptTuningConfig, inject
 from ptutor.tasks import GenTask, TaskDataError
 from ptutor.textgen import generation_scores, input_values, mentions_all, rouge_l
@@ -128,6 +128,27 @@ def test_a_resume_file_from_another_method_is_refused(tmp_path):
     checkpoint.save(pt2, tmp_path / "a")  # weights of another method over the training state of the first
     with pytest.raises(CheckpointError, match="training state of method 'pt', but the folder's weights are method 'pt2'"):
         checkpoint.load_for_resume(base, tmp_path / "a")
+
+
+def test_a_warm_start_begins_from_the_checkpoint_and_refuses_other_settings(tmp_path):
+    """Transfer (a prefix trained on other tasks starts a new one): the run's model starts as the saved one."""
+    first, tok = load_backbone("tiny-llama", "causal-lm", seed=0)
+    trained = inject(first, PrefixConfig(num_virtual_tokens=2))
+    with torch.no_grad():
+        trained.prefix_encoder.embedding.weight.add_(1.0)  # unlike any fresh initialisation
+    checkpoint.save(trained, tmp_path / "src")
+    fresh, _ = load_backbone("tiny-llama", "causal-lm", seed=0)
+    started = warm_start(fresh, PrefixConfig(num_virtual_tokens=2, init="random"), tmp_path / "src")
+    assert torch.equal(started.prefix_encoder.embedding.weight, trained.prefix_encoder.embedding.weight)
+    assert all(p.requires_grad for p in started.prefix_encoder.parameters())
+    with pytest.raises(ValueError, match="num_virtual_tokens: checkpoint 2, this run 4"):
+        warm_start(fresh, PrefixConfig(num_virtual_tokens=4), tmp_path / "src")
+    with pytest.raises(ValueError, match="holds a 'pt2' checkpoint; this run trains 'pt'"):
+        warm_start(fresh, PromptTuningConfig(num_virtual_tokens=2), tmp_path / "src")
+    rows = [{"input": "name: A | type: b", "target": "A is a b."}] * 4
+    result = run("gen", "pt2", (fresh, tok), rows, rows, steps=1, num_virtual_tokens=2,
+                 start_from=str(tmp_path / "src"))
+    assert result["start_from"] == str(tmp_path / "src")
 
 
 def test_a_sweep_needs_dev_and_best_lr_picks_on_dev():
