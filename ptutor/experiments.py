@@ -79,7 +79,8 @@ def _backbone(task: Task, model, seed: int, dtype):
         base, tok = model
     else:
         try:
-            base, tok = load_backbone(model, task.backbone_task, seed=seed, dtype=dtype, **task.load_kwargs())
+            base, tok = load_backbone(model, task.backbone_task_for(model), seed=seed, dtype=dtype,
+                                      **task.load_kwargs())
         except ValueError as e:
             raise ValueError(f"task {task.name!r} cannot use backbone {model!r}: {e}") from None
     task.check_backbone(base)
@@ -123,7 +124,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     base, tok = _backbone(task, model, seed, dtype)
     wrapped = warm_start(base, config, start_from) if start_from else inject(base, config)
     batch_size = batch_size or task.batch_size
-    rows = task.encode(train_items, tok, max_length)
+    rows = task.encode(train_items, tok, max_length, model=base)
     stream = TokenCounter(batches(rows, batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=seed))
 
     def dev_scores(m):

@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from .arch import is_causal_lm
+from .arch import is_causal_lm, is_seq2seq_lm
 from .data import NER_LABELS, encode_ner, read_conll
 from .ner import evaluate_ner
-from .textgen import PROMPT, encode_causal, generate_texts, generation_scores
+from .textgen import PROMPT, encode_causal, encode_seq2seq, generate_texts, generation_scores, is_encoder_decoder
 
 
 class TaskDataError(ValueError):
@@ -38,13 +38,18 @@ class Task:
         """Extra arguments for load_backbone (e.g. the label set of a tagging head)."""
         return {}
 
+    def backbone_task_for(self, model_name: str) -> str:
+        """The head to load for backbone preset `model_name` (the same for every backbone, unless overridden)."""
+        return self.backbone_task
+
     def check_backbone(self, model) -> None:
         """Raise if `model` cannot do this task."""
 
     def read(self, path) -> list:
         raise NotImplementedError
 
-    def encode(self, items: list, tokenizer, max_length: int | None = None) -> list[dict]:
+    def encode(self, items: list, tokenizer, max_length: int | None = None, model=None) -> list[dict]:
+        """Training rows; `model` is the backbone, for tasks whose encoding depends on its kind."""
         raise NotImplementedError
 
     def evaluate(self, model, items: list, tokenizer, **kwargs) -> dict:
@@ -63,7 +68,7 @@ class NerTask(Task):
     def read(self, path) -> list:
         return read_conll(path, self.labels)
 
-    def encode(self, items, tokenizer, max_length=None):
+    def encode(self, items, tokenizer, max_length=None, model=None):
         return encode_ner(items, tokenizer, self.labels, max_length=max_length or self.max_length)
 
     def evaluate(self, model, items, tokenizer, *, max_length=None, batch_size=64, **_):
@@ -81,10 +86,16 @@ class GenTask(Task):
 
     def check_backbone(self, model) -> None:
         base = getattr(model, "base", model)
-        if not is_causal_lm(base):
-            raise ValueError(f"task 'gen' generates text and needs a causal LM, but {type(base).__name__} is not one "
-                             "(an encoder such as BERT cannot generate). Use --model smollm2-135m, tiny-gpt2, "
-                             "tiny-llama or another causal preset.")
+        if not (is_causal_lm(base) or is_seq2seq_lm(base)):
+            raise ValueError(f"task 'gen' generates text and needs a causal LM or an encoder-decoder, but "
+                             f"{type(base).__name__} is neither (an encoder such as BERT cannot generate). Use --model "
+                             "smollm2-135m, tiny-gpt2, tiny-llama, tiny-bart or another generating preset.")
+
+    def backbone_task_for(self, model_name: str) -> str:
+        from .backbones import PRESETS
+
+        preset = PRESETS.get(model_name)
+        return preset.generation_task() if preset else self.backbone_task
 
     def read(self, path) -> list[dict]:
         """Rows {"input": str, "target": str}; any other key is kept. Errors name the file and line."""
@@ -118,9 +129,11 @@ class GenTask(Task):
             refs.setdefault(r["input"], []).append(r["target"])
         return list(refs), list(refs.values())
 
-    def encode(self, items, tokenizer, max_length=None):
-        return encode_causal([self.prompt.format(record=r["input"]) for r in items], [r["target"] for r in items],
-                             tokenizer, max_length or self.max_length)
+    def encode(self, items, tokenizer, max_length=None, model=None):
+        """Causal LM: prompt + target in one sequence. Encoder-decoder (pass `model`): prompt in, target out."""
+        encode = encode_seq2seq if model is not None and is_encoder_decoder(model) else encode_causal
+        return encode([self.prompt.format(record=r["input"]) for r in items], [r["target"] for r in items],
+                      tokenizer, max_length or self.max_length)
 
     def evaluate(self, model, items, tokenizer, *, batch_size=16, max_new_tokens=None, **_):
         self.check_backbone(model)

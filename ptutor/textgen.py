@@ -32,14 +32,29 @@ def encode_d2t(examples: list[dict], tokenizer, max_length: int = 128) -> list[d
                          tokenizer, max_length)
 
 
-def left_pad(prompts: list[str], tokenizer) -> dict[str, torch.Tensor]:
-    """Tokenise prompts with padding on the left, as batched generation needs."""
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+def encode_seq2seq(prompts: list[str], targets: list[str], tokenizer, max_length: int = 128) -> list[dict]:
+    """An encoder-decoder's rows: the prompt (with the tokenizer's special tokens) in, target + eos as labels."""
+    rows = []
+    for prompt, target in zip(prompts, targets):
+        ids = tokenizer(prompt)["input_ids"][:max_length]
+        labels = (tokenizer(target.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels[:max_length]})
+    return rows
+
+
+def is_encoder_decoder(model) -> bool:
+    return bool(getattr(getattr(model, "base", model).config, "is_encoder_decoder", False))
+
+
+def left_pad(prompts: list[str], tokenizer, side: str = "left", **kwargs) -> dict[str, torch.Tensor]:
+    """Tokenise prompts with padding on the left, as batched generation with a decoder-only model needs (an
+    encoder-decoder reads its input with the encoder: side="right", as in training)."""
+    old = tokenizer.padding_side
+    tokenizer.padding_side = side
     try:
-        return tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return tokenizer(prompts, return_tensors="pt", padding=True, **{"add_special_tokens": False, **kwargs})
     finally:
-        tokenizer.padding_side = side
+        tokenizer.padding_side = old
 
 
 @torch.no_grad()
@@ -48,17 +63,20 @@ def generate_texts(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
     """Greedy continuation of each prompt; returns only the new text, cut at `stop`.
 
     Works for a plain transformers model and for any ptutor method whose `generate`
-    follows transformers' convention (returns prompt ids followed by new ids).
+    follows transformers' convention (returns prompt ids followed by new ids; an encoder-decoder
+    returns the decoder's ids only).
     """
     model.eval()
     device = next(model.parameters()).device
+    seq2seq = is_encoder_decoder(model)
     out = []
     for i in range(0, len(prompts), batch_size):
-        enc = left_pad(prompts[i:i + batch_size], tokenizer)
+        enc = (left_pad(prompts[i:i + batch_size], tokenizer, "right", add_special_tokens=True) if seq2seq else
+               left_pad(prompts[i:i + batch_size], tokenizer))
         ids = model.generate(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
                              max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
                              **generate_kwargs)
-        new = ids[:, enc["input_ids"].shape[1]:]
+        new = ids if seq2seq else ids[:, enc["input_ids"].shape[1]:]
         for text in tokenizer.batch_decode(new, skip_special_tokens=True):
             if stop and stop in text:
                 text = text[: text.index(stop)]

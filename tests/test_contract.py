@@ -29,22 +29,22 @@ SMALL = {"pt": dict(num_virtual_tokens=3), "ptv1": dict(num_virtual_tokens=3, en
          "pt2lora": dict(num_virtual_tokens=3, r=2),
          "adapter": dict(bottleneck=4), "bitfit": dict(add_biases=True)}  # add_biases: tiny Llama has no biases
 BACKBONES = [("tiny-bert", "token-classification"), ("tiny-gpt2", "causal-lm"), ("tiny-llama", "causal-lm"),
-             ("tiny-glm", "causal-lm")]
+             ("tiny-glm", "causal-lm"), ("tiny-bart", "seq2seq-lm")]
 NEEDS_HEAD = {"probe"}
 D2T = Path(__file__).resolve().parent.parent / "data" / "d2t" / "train.jsonl"  # methods that only make sense with a task head
 
 
 def cases():
     for method, (preset, task) in itertools.product(sorted(METHODS), BACKBONES):
-        if method in NEEDS_HEAD and task == "causal-lm":
+        if method in NEEDS_HEAD and task != "token-classification":
             continue
         yield pytest.param(method, preset, task, id=f"{method}-{preset}")
 
 
 def backbone(preset, task, seed=0, with_tokenizer=True):
-    """The tiny base model (a tagging head with the NER labels unless it is a causal LM) and its tokenizer."""
+    """The tiny base model (a tagging head with the NER labels unless it generates) and its tokenizer."""
     return load_backbone(preset, task, seed=seed, with_tokenizer=with_tokenizer,
-                         **({"labels": NER_LABELS} if task != "causal-lm" else {}))
+                         **({"labels": NER_LABELS} if task == "token-classification" else {}))
 
 
 def make(method, preset, task, seed=0):
@@ -53,9 +53,9 @@ def make(method, preset, task, seed=0):
     return inject(base, METHODS[method].config_class(**SMALL.get(method, {}))), tok
 
 
-def rows_for(task, tok):
-    if task == "causal-lm":
-        return GenTask().encode(read_jsonl(D2T)[:16], tok, max_length=32)
+def rows_for(task, tok, model):
+    if task in ("causal-lm", "seq2seq-lm"):
+        return GenTask().encode(read_jsonl(D2T)[:16], tok, max_length=32, model=model)
     return NerTask().encode(toy_sentences(16), tok)
 
 
@@ -65,7 +65,10 @@ def stream(rows, seed=0):
 
 def probe_batch(task, tok):
     ids = torch.randint(1000, 2000, (2, 6))
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if task == "seq2seq-lm":  # the decoder's input: start token + a few tokens
+        batch["decoder_input_ids"] = torch.cat([torch.full((2, 1), 2), ids[:, :3]], dim=1)
+    return batch
 
 
 @pytest.mark.parametrize("method,preset,task", list(cases()))
@@ -76,7 +79,7 @@ def test_ownership_decides_what_trains_and_the_rest_stays_bit_identical(method, 
     for name, p in model.named_parameters():
         assert p.requires_grad == model.owns(name), name
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    fit(model, stream(rows_for(task, tok)), TrainConfig(lr=1e-2, steps=3, progress=False), device=torch.device("cpu"))
+    fit(model, stream(rows_for(task, tok, model)), TrainConfig(lr=1e-2, steps=3, progress=False), device=torch.device("cpu"))
     after = dict(model.named_parameters())
     assert all(torch.equal(before[n], after[n]) for n in before if n not in owned), "a frozen weight moved"
     assert any(not torch.equal(before[n], after[n]) for n in owned), "no owned parameter trained"
@@ -86,7 +89,7 @@ def test_ownership_decides_what_trains_and_the_rest_stays_bit_identical(method, 
 @pytest.mark.parametrize("method,preset,task", list(cases()))
 def test_save_then_load_gives_identical_outputs(method, preset, task, tmp_path):
     model, tok = make(method, preset, task)
-    fit(model, stream(rows_for(task, tok)), TrainConfig(lr=1e-2, steps=2, progress=False), device=torch.device("cpu"))
+    fit(model, stream(rows_for(task, tok, model)), TrainConfig(lr=1e-2, steps=2, progress=False), device=torch.device("cpu"))
     checkpoint.save(model, tmp_path)
     fresh, _ = backbone(preset, task, with_tokenizer=False)  # the same frozen base, untrained
     loaded = checkpoint.load(fresh, tmp_path)
@@ -101,7 +104,7 @@ def test_save_then_load_gives_identical_outputs(method, preset, task, tmp_path):
 def test_train_2n_equals_train_n_save_resume_train_n(method, preset, task, tmp_path):
     N, lr = 3, 1e-2
     model, tok = make(method, preset, task)
-    rows = rows_for(task, tok)
+    rows = rows_for(task, tok, model)
     start = {k: v.clone() for k, v in model.trainable_state_dict().items()}
     full = fit(model, stream(rows), TrainConfig(lr=lr, steps=2 * N, progress=False), device=torch.device("cpu"))
     want = model.trainable_state_dict()

@@ -8,12 +8,13 @@ from ptutor.data import NER_LABELS
 from ptutor.methods import Lora, LoraConfig, LoraLinear, inject
 
 CASES = [("tiny-bert", "token-classification", ["query", "value"]), ("tiny-gpt2", "causal-lm", ["c_attn"]),
-         ("tiny-llama", "causal-lm", ["q_proj", "v_proj"]), ("tiny-glm", "causal-lm", ["q_proj", "k_proj", "v_proj"])]
+         ("tiny-llama", "causal-lm", ["q_proj", "v_proj"]), ("tiny-glm", "causal-lm", ["q_proj", "k_proj", "v_proj"]),
+         ("tiny-bart", "seq2seq-lm", ["q_proj", "v_proj"])]  # BART: the decoder reads the shifted input
 
 
 def base(preset, task, seed=0):
     return load_backbone(preset, task, seed=seed, with_tokenizer=False,
-                         **({"labels": NER_LABELS} if task != "causal-lm" else {}))[0]
+                         **({"labels": NER_LABELS} if task == "token-classification" else {}))[0]
 
 
 def ids():

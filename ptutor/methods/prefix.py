@@ -13,6 +13,11 @@ Several prefixes on one frozen base (`num_prefixes` > 1, one per task): each row
 picks its own with a `prefix_ids` batch key (one integer per row, kept by `collate`), so a
 single forward serves rows of different tasks, the same as running each task alone.
 
+On an encoder-decoder (BART) the prefix is split as in Li & Liang's encoder-decoder setting: the first
+`encoder_layers` entries prefix the encoder's self-attention (handed to each encoder layer by a forward
+pre-hook, with the prepared attention mask widened), the rest the decoder's self-attention (through the
+decoder's cache); cross-attention keeps the encoder's outputs only.
+
 A prefix passed as a cache does not mix with transformers' gradient checkpointing
 (peft #869): checkpointing recomputes each layer's forward in the backward pass, but the
 cache is mutated in place by the first forward (the layer's own keys/values are appended
@@ -29,10 +34,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from transformers import DynamicCache
+from contextlib import contextmanager
+
+from transformers import DynamicCache, EncoderDecoderCache
 
 from ..arch import KVLayout, kv_layout
-from ..cache import prefix_cache, prefixed_forward
+from ..cache import extend_4d_mask, extend_attention_mask, prefix_cache, prefixed_forward
 from .base import Method, MethodConfig, register
 from .prompt_tuning import check_init, init_token_ids, tokenizer_for
 
@@ -147,8 +154,16 @@ class PrefixTuning(Method):
         self.is_causal = self.layout.arch != "bert"
         self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
                                             config.encoder_hidden_size, config.init_std, config.num_prefixes)
+        seq2seq = self.layout.encoder_layers > 0
         init = config.init if config.init != "auto" else ("random" if config.prefix_projection or config.init_std
-                                                          else "vocab")
+                                                          or seq2seq else "vocab")
+        if seq2seq and init != "random":
+            raise ValueError(f"init={config.init!r} computes the prefix from a decoder-only forward; on an encoder-"
+                             "decoder use init='random' (or prefix_projection=True, Li & Liang's choice for BART)")
+        self._encoder_cache = None  # set only while a forward/generate runs: the encoder's prefix
+        if seq2seq:
+            for layer in base.get_encoder().layers:
+                layer.self_attn.register_forward_pre_hook(self._prefix_encoder_layer, with_kwargs=True)
         if init != "random":
             tok = tokenizer_for(base, tokenizer) if init == "text" else None
             ids = init_token_ids(init, config.init_text, config.num_virtual_tokens,
@@ -202,6 +217,31 @@ class PrefixTuning(Method):
         """A fresh cache holding the prefix: one per forward (a forward appends to it)."""
         return prefix_cache(self.key_values(batch_size, prefix_ids), self.layout)
 
+    def _prefix_encoder_layer(self, module, args, kwargs):
+        """Pre-hook on each encoder self-attention: hand it this forward's prefix cache, widen its mask."""
+        if self._encoder_cache is None:
+            return None
+        kwargs["cache"] = self._encoder_cache
+        kwargs["attention_mask"] = extend_4d_mask(kwargs.get("attention_mask"), self.config.num_virtual_tokens)
+        return args, kwargs
+
+    @contextmanager
+    def _seq2seq_prefix(self, batch_size: int, prefix_ids=None):
+        """The decoder's prefix cache, with the encoder's prefix in place for the encoder run(s) meanwhile."""
+        kv, split = self.key_values(batch_size, prefix_ids), self.layout.encoder_layers
+        self._encoder_cache = DynamicCache(kv[:split])
+        try:
+            yield EncoderDecoderCache(DynamicCache(kv[split:]), DynamicCache())
+        finally:
+            self._encoder_cache = None
+
+    def _seq2seq_forward(self, input_ids, attention_mask, prefix_ids=None, decoder_attention_mask=None, **kwargs):
+        if decoder_attention_mask is not None:  # the decoder sees its prefix, then its own tokens
+            decoder_attention_mask = extend_attention_mask(decoder_attention_mask, self.config.num_virtual_tokens)
+        with self._seq2seq_prefix(input_ids.shape[0], prefix_ids) as cache:
+            return self.base(input_ids=input_ids, attention_mask=attention_mask, cache=cache,
+                             decoder_attention_mask=decoder_attention_mask, **kwargs)
+
     def _positions(self, attention_mask: torch.Tensor) -> torch.Tensor | None:
         p = self.config.num_virtual_tokens
         if self.is_causal:  # after the prefix, counting only real tokens (left padding stays correct)
@@ -220,6 +260,8 @@ class PrefixTuning(Method):
             kwargs.pop(key, None)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        if self.layout.encoder_layers:
+            return self._seq2seq_forward(input_ids, attention_mask, prefix_ids, **kwargs)
         if kwargs.get("position_ids") is None:
             kwargs["position_ids"] = self._positions(attention_mask)
         cache = self.new_cache(input_ids.shape[0], prefix_ids)
@@ -229,7 +271,8 @@ class PrefixTuning(Method):
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                  prefix_ids: torch.Tensor | None = None, **kwargs):
-        """Continue left-padded prompts from a fresh prefix cache; returns prompt ids + new ids."""
+        """Continue left-padded prompts from a fresh prefix cache; returns prompt ids + new ids (an encoder-decoder:
+        the decoder's start token + new ids)."""
         if not self.active:
             return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         if not self.is_causal:
@@ -240,6 +283,12 @@ class PrefixTuning(Method):
             raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, input_ids "
                              f"{tuple(input_ids.shape)}: pass the mask of the real tokens only (the prefix is added "
                              "here)")
+        if self.layout.encoder_layers:  # returns the decoder's ids (start token + new ids), as transformers does
+            if kwargs.get("use_cache") is False:
+                raise ValueError("generate(use_cache=False) is not supported with an encoder-decoder prefix: the "
+                                 "decoder's prefix travels in its cache. Leave use_cache on.")
+            with self._seq2seq_prefix(input_ids.shape[0], prefix_ids) as cache:
+                return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, cache=cache, **kwargs)
         if input_ids.shape[0] > 1 and bool((attention_mask[:, -1] == 0).any()):
             raise ValueError("batched generation needs left padding (the last column of the mask is 0 somewhere): "
                              "tokenize with tokenizer.padding_side = 'left'")

@@ -59,6 +59,10 @@ class SoftPromptMethod(Method):
             raise ValueError(f"a prompt of {prompt_length} virtual tokens does not fit: {type(self.base).__name__} "
                              f"has only {table} positions and the input needs some too. Use fewer virtual tokens.")
 
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return bool(getattr(self.base.config, "is_encoder_decoder", False))
+
     def _with_prompt(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None):
         """inputs_embeds, attention_mask (and token_type_ids) with the soft prompt in front."""
         embed = self.base.get_input_embeddings()
@@ -97,17 +101,23 @@ class SoftPromptMethod(Method):
         inputs_embeds, attention_mask, extra = self._with_prompt(input_ids, attention_mask, token_type_ids,
                                                                  inputs_embeds)
         P = self.prompt_length
-        if labels is not None and labels.dim() == 2:  # per-token labels (tagging, causal LM): none on the prompt
+        seq2seq = self.is_encoder_decoder  # the prompt goes to the encoder; labels and logits are the decoder's
+        if labels is not None and labels.dim() == 2 and not seq2seq:  # tagging, causal LM: no labels on the prompt
             labels = torch.cat([labels.new_full((labels.shape[0], P), IGNORE_INDEX), labels], dim=1)
         out = self.base(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **extra, **kwargs)
-        if out.logits.dim() == 3:  # per-token logits: drop the virtual positions
+        if out.logits.dim() == 3 and not seq2seq:  # per-token logits: drop the virtual positions
             out.logits = out.logits[:, P:]
         return out
 
     def generate(self, input_ids=None, attention_mask=None, **kwargs):
-        """Greedy/sampled continuation through inputs_embeds; returns input_ids + new ids (as transformers)."""
+        """Greedy/sampled continuation through inputs_embeds; returns input_ids + new ids (as transformers; an
+        encoder-decoder: the decoder's ids)."""
         if not self.active:
             return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        if self.is_encoder_decoder:  # Lester et al.'s setting (T5): the soft prompt is read by the encoder
+            with torch.no_grad():
+                inputs_embeds, attention_mask, extra = self._with_prompt(input_ids, attention_mask)
+                return self.base.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
         if not is_causal_lm(self.base):
             raise TypeError(f"{type(self.base).__name__} cannot generate text: it is not a causal LM. "
                             "Load a causal backbone with load_backbone(preset, 'causal-lm').")
