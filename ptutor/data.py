@@ -204,9 +204,15 @@ def write_jsonl(rows: list[dict], path: str | os.PathLike) -> None:
 
 
 def append_jsonl(row: dict, path: str | os.PathLike) -> None:
-    """Add one line to a JSON-lines log (e.g. a results log), creating its folder if needed."""
+    """Add one line to a JSON-lines log (e.g. a results log), creating its folder if needed. The line is
+    written under an exclusive lock where the OS has one, so parallel runs sharing a log never interleave."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
+        try:
+            import fcntl
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        except ImportError:  # Windows: no flock; a single short write is still one append
+            pass
         f.write(json.dumps(row) + "\n")
 
 

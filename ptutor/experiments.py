@@ -377,22 +377,30 @@ def shootout_parser() -> argparse.ArgumentParser:
 
 
 def shootout_main(argv: list[str]) -> int:
-    from .shootout import run_shootout, write_tables
+    from .shootout import launched_share, run_shootout, write_tables
 
     args = shootout_parser().parse_args(argv)
     out = args.out or f"data/results/shootout_{args.task}.jsonl"
-    threads = args.threads or max(1, (os.cpu_count() or 1) // (len(args.gpus) if args.gpus else args.workers))
+    index, count, local = launched_share()  # several processes under `accelerate launch`: each takes a share
+    gpus = args.gpus
+    if count > 1:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        gpus = ([visible.split(",")[local]] if visible else [str(local)]) if torch.cuda.is_available() else None
+    threads = args.threads or max(1, (os.cpu_count() or 1) // (count if count > 1 else len(gpus) if gpus
+                                                                else args.workers))
+    say = (lambda m: print(f"[process {index}] {m}", flush=True)) if count > 1 else (lambda m: print(m, flush=True))
     try:
         rows = run_shootout(args.task, args.seeds, out, methods=args.methods, model=args.model, train=args.train,
                             test=args.test, minutes=args.minutes, train_limit=args.train_limit,
-                            workers=args.workers, threads=threads, gpus=args.gpus,
-                            log=lambda m: print(m, flush=True))
+                            workers=args.workers if count == 1 else 1, threads=threads, gpus=gpus,
+                            share=(index, count), log=say)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    paths = write_tables(rows, args.table or out.removesuffix(".jsonl"))
-    print(open(paths["md"]).read())
-    print("wrote " + ", ".join(paths.values()))
+    if index == 0:  # run_shootout waited for every process, so the rows are all of them
+        paths = write_tables(rows, args.table or out.removesuffix(".jsonl"))
+        print(open(paths["md"]).read())
+        print("wrote " + ", ".join(paths.values()))
     return 0
 
 

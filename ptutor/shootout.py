@@ -7,6 +7,11 @@ run's peak memory is its own), at the learning rate the method's dev sweep picke
 Every finished run appends its stamped JSON line to the results log; runs already in the log are
 skipped, so an interrupted shoot-out goes on where it stopped. At the end the log becomes a table:
 CSV, JSON and markdown, one row per method, seeds pooled as mean ± sample standard deviation.
+
+On several GPUs, either `--gpus 0,1,2,3` (one process hands runs to each GPU in turn) or
+`accelerate launch --multi_gpu --num_processes 4 -m ptutor.experiments shootout ...`: each launched process
+takes every 4th run of the same list onto its own GPU, all append to one log, and the first
+process writes the table once every process is done.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from pathlib import Path
 from .data import read_jsonl
 from .experiments import COLUMN_TITLES, _spread
 from .methods import METHODS
+from .tasks import get_task, load_items
 
 # The book's data for each task (override with --train/--test), and options a task's backbone needs:
 # SmolLM2 (Llama family) has no bias terms, so BitFit adds zero ones to train (see ptutor.methods.bitfit).
@@ -77,10 +83,11 @@ def belongs(r: dict, task: str, method: str, model: str, minutes: float, train_l
 def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | None = None, model: str | None = None,
                  train: str | None = None, test: str | None = None, minutes: float | None = None,
                  train_limit: int | None = -1, workers: int = 1, threads: int = 1, gpus: list[str] | None = None,
-                 log=print) -> list[dict]:
+                 share: tuple[int, int] = (0, 1), log=print) -> list[dict]:
     """Run every (method, seed) not yet in `out`, `workers` at a time with `threads` torch threads each
     (with `gpus`: one run per GPU at a time, each process seeing only its own GPU); returns the log's rows
-    for this task, backbone and budget."""
+    for this task, backbone and budget. `share=(i, n)`: this is process i of n launched together, and runs
+    only every n-th run from the i-th on."""
     if task not in TASK_DEFAULTS:
         raise ValueError(f"unknown task {task!r}; the shoot-out knows {', '.join(TASK_DEFAULTS)}")
     d = TASK_DEFAULTS[task]
@@ -93,13 +100,20 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
         if not Path(path).exists():
             raise FileNotFoundError(f"{what} file {path} not found: run `python -m ptutor.backbones prepare` "
                                     "(it writes the book's data), or pass --train/--test")
+    if train_limit is not None:  # a set smaller than the limit is used whole: the log says how many items ran
+        train_limit = min(train_limit, len(load_items(get_task(task), train, "training")))
     rows = read_jsonl(out) if Path(out).exists() else []
     todo = [(m, s) for s in seeds for m in methods
             if not any(r["seed"] == s and belongs(r, task, m, model, minutes, train_limit) for r in rows)]
+    missing, (index, count) = len(todo), share
+    if count > 1:
+        wait_for_everyone()  # every process has read the log before any run appends to it
+    todo = todo[index::count]
     workers = len(gpus) if gpus else max(1, workers)
     log(f"shoot-out {task}: {len(methods)} methods x {len(seeds)} seeds, {minutes:g} min each, backbone {model}; "
-        f"{len(methods) * len(seeds) - len(todo)} runs already in {out}, {len(todo)} to go "
-        f"({workers} at a time, {threads} torch thread(s) each)")
+        f"{len(methods) * len(seeds) - missing} runs already in {out}, {missing} to go"
+        + (f", {len(todo)} of them in process {index} of {count}" if count > 1 else "")
+        + f" ({workers} at a time, {threads} torch thread(s) each)")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     started = time.perf_counter()
     counter = iter(range(1, len(todo) + 1))
@@ -130,11 +144,36 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         ok = list(pool.map(one, todo))
+    if count > 1:
+        wait_for_everyone()  # processes launched together: the log is complete only when all are done
     if not all(ok):
         raise RuntimeError(f"{ok.count(False)} of {len(todo)} runs failed (their errors are above); the others are "
                            f"in {out}: run the same command again to retry only the failed ones")
     log(f"shoot-out {task}: {len(todo)} runs in {(time.perf_counter() - started) / 60:.1f} min")
     return [r for r in read_jsonl(out) if any(belongs(r, task, m, model, minutes, train_limit) for m in methods)]
+
+
+def launched_share() -> tuple[int, int, int]:
+    """(process index, number of processes, local index on this machine) when this process was started by
+    `accelerate launch` (or torchrun) with several processes; (0, 1, 0) otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, 0
+    state = _state()
+    return state.process_index, state.num_processes, state.local_process_index
+
+
+def _state():
+    import torch
+    from accelerate import PartialState
+
+    # without a GPU, accelerate treats the launched processes as one unless told they are CPU processes (gloo)
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def wait_for_everyone() -> None:
+    """Block until every launched process gets here (nothing to wait for in a single process)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _state().wait_for_everyone()
 
 
 def table_rows(rows: list[dict]) -> list[dict]:

@@ -1,6 +1,7 @@
 """The shoot-out command: one process per run, a resumable log, a table with provenance, fair LRs only."""
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -66,3 +67,21 @@ def test_the_command_line_refuses_an_unswept_method_with_the_fix(tmp_path):
     out = subprocess.run([sys.executable, "-m", "ptutor.experiments", "shootout", "--task", "gen", "--methods", "ptv1",
                           "--out", str(tmp_path / "x.jsonl")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Sweep first" in out.stderr
+
+
+def test_processes_launched_by_accelerate_share_the_runs_and_the_first_writes_the_table(tmp_path):
+    """`accelerate launch` (here two CPU processes; on a GPU machine one per GPU): each run happens exactly once."""
+    write_conll(toy_sentences(24), tmp_path / "train.conll")  # fewer than the default 600-sentence sample: all used
+    write_conll(toy_sentences(8), tmp_path / "test.conll")
+    out = tmp_path / "shoot.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+         "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ptutor.experiments", "shootout", "--task",
+         "ner", "--model", "tiny-bert", "--train", str(tmp_path / "train.conll"), "--test", str(tmp_path / "test.conll"),
+         "--minutes", "0.02", "--methods", "probe,lora,bitfit", "--seeds", "0", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_jsonl(out)
+    assert sorted(r["method"] for r in rows) == ["bitfit", "lora", "probe"]  # each once, not once per process
+    assert "2 of them in process 0 of 2" in done.stdout and "1 of them in process 1 of 2" in done.stdout
+    assert done.stdout.count("wrote ") == 1 and "(1 seed)" in (tmp_path / "shoot.md").read_text()
