@@ -46,9 +46,9 @@ def is_encoder_decoder(model) -> bool:
     return bool(getattr(getattr(model, "base", model).config, "is_encoder_decoder", False))
 
 
-def left_pad(prompts: list[str], tokenizer, side: str = "left", **kwargs) -> dict[str, torch.Tensor]:
-    """Tokenise prompts with padding on the left, as batched generation with a decoder-only model needs (an
-    encoder-decoder reads its input with the encoder: side="right", as in training)."""
+def pad_prompts(prompts: list[str], tokenizer, side: str = "left", **kwargs) -> dict[str, torch.Tensor]:
+    """Tokenise prompts padded on `side`: the left, as batched generation with a decoder-only model needs (an
+    encoder-decoder reads its input with the encoder: the right, as in training)."""
     old = tokenizer.padding_side
     tokenizer.padding_side = side
     try:
@@ -71,8 +71,8 @@ def generate_texts(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
     seq2seq = is_encoder_decoder(model)
     out = []
     for i in range(0, len(prompts), batch_size):
-        enc = (left_pad(prompts[i:i + batch_size], tokenizer, "right", add_special_tokens=True) if seq2seq else
-               left_pad(prompts[i:i + batch_size], tokenizer))
+        enc = (pad_prompts(prompts[i:i + batch_size], tokenizer, "right", add_special_tokens=True) if seq2seq else
+               pad_prompts(prompts[i:i + batch_size], tokenizer))
         ids = model.generate(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
                              max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
                              **generate_kwargs)
