@@ -5,7 +5,9 @@
 #                           adds the methods it lacks (Adapters, BitFit) for seeds 0-2; runs already logged are
 #                           skipped. Table: shootout_ner.{csv,json,md}.
 #   gen_10min.jsonl         the same for generation, seed 0; then Adapters, the one method there at or above
-#                           fine-tuning with one seed, gets seeds 1 and 2. Table: shootout_gen.{csv,json,md}.
+#                           fine-tuning with one seed, gets seeds 1 and 2, and later BitFit and prompt tuning
+#                           too (QLoRA, ~25 minutes a run with its slow evaluation, keeps one seed).
+#                           Table: shootout_gen.{csv,json,md}.
 #   shootout_ner_1seed.jsonl  a fresh NER shoot-out of every method, seed 0, in a new log: its wall time is the
 #                           "one seed in 30 minutes" check, and its scores against the seed-0 runs of
 #                           ner_lowres_3min.jsonl show how far two runs of the same setting differ.
@@ -17,5 +19,6 @@ R=data/results
 $PY -m ptutor.experiments shootout --task ner --seeds 0,1,2 --workers 2 --threads 1 --out $R/ner_lowres_3min.jsonl --table $R/shootout_ner
 $PY -m ptutor.experiments shootout --task gen --seeds 0 --workers 2 --threads 1 --out $R/gen_10min.jsonl --table $R/shootout_gen
 $PY -m ptutor.experiments shootout --task gen --seeds 1,2 --methods adapter --workers 2 --threads 1 --out $R/gen_10min.jsonl --table $R/shootout_gen
+$PY -m ptutor.experiments shootout --task gen --seeds 1,2 --methods bitfit,pt --workers 2 --threads 1 --out $R/gen_10min.jsonl --table $R/shootout_gen
 $PY -m ptutor.experiments shootout --task gen --seeds 0 --out $R/gen_10min.jsonl --table $R/shootout_gen  # nothing left to run: the table of every method
 $PY -m ptutor.experiments shootout --task ner --seeds 0 --workers 2 --threads 1 --out $R/shootout_ner_1seed.jsonl
