@@ -263,6 +263,25 @@ def _quiet_loading():
             logging.enable_progress_bar()
 
 
+def is_encoder_decoder_id(hub_id: str) -> bool:
+    """Does the hub model (or local folder) `hub_id` have an encoder and a decoder? False if its config cannot be
+    read: loading it will then say why."""
+    from transformers import AutoConfig
+
+    try:
+        return bool(getattr(AutoConfig.from_pretrained(hub_id), "is_encoder_decoder", False))
+    except (OSError, ValueError):
+        return False
+
+
+def generation_task(name: str) -> str:
+    """The head that generates text with backbone `name` (a preset or 'hub:<id>'): causal-lm for a decoder,
+    seq2seq-lm for an encoder-decoder (loading BART with causal-lm would keep its decoder alone)."""
+    if name.startswith("hub:"):
+        return "seq2seq-lm" if is_encoder_decoder_id(name[4:]) else "causal-lm"
+    return get_preset(name).generation_task()
+
+
 def load_tokenizer(name: str, root=None):
     """The tokenizer of a preset (tiny presets borrow one from an offline backbone)."""
     from transformers import AutoTokenizer
@@ -295,7 +314,8 @@ def load_backbone(name: str, task: str = "base", *, labels: list[str] | None = N
     if num_labels is not None:
         kwargs["num_labels"] = num_labels
     if name.startswith("hub:"):  # any hub id; its architecture is whatever the hub config says
-        preset = Preset(name, "hub", {"causal-lm": "causal", "seq2seq-lm": "bart"}.get(task, "any"), "hub id",
+        seq2seq = task in ("causal-lm", "seq2seq-lm") and is_encoder_decoder_id(name[4:])
+        preset = Preset(name, "hub", "bart" if seq2seq else "causal" if task == "causal-lm" else "any", "hub id",
                         hub_id=name[4:])
     else:
         preset = get_preset(name)

@@ -92,10 +92,10 @@ class GenTask(Task):
                              "smollm2-135m, tiny-gpt2, tiny-llama, tiny-bart or another generating preset.")
 
     def backbone_task_for(self, model_name: str) -> str:
-        from .backbones import PRESETS
+        from .backbones import PRESETS, generation_task
 
-        preset = PRESETS.get(model_name)
-        return preset.generation_task() if preset else self.backbone_task
+        return generation_task(model_name) if model_name in PRESETS or model_name.startswith("hub:") \
+            else self.backbone_task
 
     def read(self, path) -> list[dict]:
         """Rows {"input": str, "target": str}; any other key is kept. Errors name the file and line."""

@@ -9,6 +9,7 @@ from ptutor.arch import family, kv_layout
 from ptutor.backbones import load_backbone
 from ptutor.experiments import run
 from ptutor.methods import METHODS, PrefixConfig, inject
+from ptutor.tasks import get_task
 
 
 def bart(seed=0):
@@ -108,3 +109,16 @@ def test_what_ptutor_cannot_do_on_an_encoder_decoder_is_refused_with_the_reason(
     model, tok = prefixed()
     with pytest.raises(ValueError, match="use_cache=False"):
         model.generate(**tok(["a"], return_tensors="pt"), use_cache=False)
+
+
+def test_a_hub_encoder_decoder_is_loaded_whole_for_generation(tmp_path):
+    """'hub:<id>' also takes a local folder: a BART saved there must load as encoder + decoder for the gen task,
+    and asking for a causal LM must not quietly load its decoder alone."""
+    base, tok = bart()
+    base.save_pretrained(tmp_path / "bart")
+    tok.save_pretrained(tmp_path / "bart")
+    assert get_task("gen").backbone_task_for(f"hub:{tmp_path / 'bart'}") == "seq2seq-lm"
+    with pytest.raises(ValueError, match="task='seq2seq-lm'"):
+        load_backbone(f"hub:{tmp_path / 'bart'}", "causal-lm")
+    rows = [{"input": "name: A | type: b", "target": "A is a b."}] * 4
+    assert run("gen", "lora", f"hub:{tmp_path / 'bart'}", rows, rows, steps=1)["steps"] == 1
