@@ -56,6 +56,15 @@ def test_the_encoder_prefix_changes_the_output_and_off_gives_the_base():
     assert torch.equal(off, model.base(**enc, decoder_input_ids=dec).logits)
 
 
+def test_a_decoder_mask_of_the_real_tokens_gets_the_prefix_columns_added():
+    model, tok = prefixed()
+    enc = tok(["name: A | type: b"], return_tensors="pt")
+    dec = torch.tensor([[2, 300, 301]])
+    plain = model(**enc, decoder_input_ids=dec).logits
+    masked = model(**enc, decoder_input_ids=dec, decoder_attention_mask=torch.ones_like(dec)).logits
+    assert (plain - masked).abs().max() < 1e-5
+
+
 def test_a_padded_row_equals_the_same_row_alone():
     """The encoder's prepared mask is widened by the prefix: padding must still hide the pad tokens."""
     model, tok = prefixed()

@@ -29,12 +29,11 @@ input instead.) We refuse a base model with checkpointing on.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-from contextlib import contextmanager
 
 from transformers import DynamicCache, EncoderDecoderCache
 
