@@ -5,11 +5,13 @@ On ptutor's d2t set (data/d2t), each record type is a task. Steps, all with P-Tu
   1. source: one prefix trained on `town` and `person` records together, saved;
   2. the three starts scored on `product` before any training (step 0);
   3. a learning-rate sweep per start on the product dev rows (seed 0), 32 training records, 30 steps;
-  4. each start at its own picked rate, seeds 0-2, scored on the product test rows.
+  4. each start at its own picked rate, seeds 0-2, scored on the product test rows;
+  5. the same after 5 and 10 steps (role "curve": separate runs, each with its own warm-up and decay over
+     its budget), to see how many steps a start is worth.
 The starts: `default` (the method's own: the keys/values of vocabulary tokens), `random` (N(0, 1)) and
 `two-task` (the source prefix, through `ptutor.experiments.run(..., start_from=...)`). Every run is one
 `python -m ptutor.experiments gen ...` child process with one torch thread; rows are tagged with their role
-and start and appended to the log; rows already in the log are skipped (resume). About 25 minutes on a 2-core CPU.
+and start and appended to the log; rows already in the log are skipped (resume). About 45 minutes on a 2-core CPU.
 
     python data/results/multitask_prefix.py [--workers 2] [--out data/results/multitask_prefix.jsonl]
 """
@@ -30,6 +32,7 @@ from ptutor.data import append_jsonl, read_jsonl, write_jsonl  # noqa: E402
 
 SOURCE_TYPES, TARGET_TYPE = ("town", "person"), "product"
 MODEL, SOURCE_STEPS, TARGET_STEPS, TARGET_ITEMS = "smollm2-135m", 200, 30, 32
+CURVE_STEPS = (5, 10)
 LRS, SEEDS = (3e-2, 1e-1, 3e-1), (0, 1, 2)
 STARTS = ("default", "random", "two-task")
 
@@ -90,7 +93,7 @@ def main(argv=None) -> int:
     log, work = Path(args.out), Path(args.work)
     files, source = split_files(work), work / "source_prefix"
     have = read_jsonl(log) if log.exists() else []
-    done = {(r["role"], r.get("start"), r.get("lr"), r.get("seed")) for r in have}
+    done = {(r["role"], r.get("start"), r.get("lr"), r.get("seed"), r.get("steps")) for r in have}
 
     def record(row: dict, role: str, start: str | None = None) -> dict:
         row = {"role": role, "start": start, **row}
@@ -109,25 +112,28 @@ def main(argv=None) -> int:
             append_jsonl(row, log)
             print(row, flush=True)
 
-    target = ["--train", str(files["target_train"]), "--train-limit", str(TARGET_ITEMS), "--steps", str(TARGET_STEPS),
-              "--batch-size", "8"]
+    target = ["--train", str(files["target_train"]), "--train-limit", str(TARGET_ITEMS), "--batch-size", "8"]
 
-    def job(role, start, lr, seed):
+    def job(role, start, lr, seed, steps=TARGET_STEPS):
         test = files["target_dev"] if role == "sweep" else files["target_test"]
         dev = ["--dev", str(files["target_dev"])] if role == "sweep" else []
-        row = run_cli([*target, "--test", str(test), *dev, "--lr", str(lr), "--seed", str(seed),
+        row = run_cli([*target, "--steps", str(steps), "--test", str(test), *dev, "--lr", str(lr), "--seed", str(seed),
                        *start_options(start, source)])
         return record(row, role, start)
 
     with ThreadPoolExecutor(args.workers) as pool:
-        sweep = [(s, lr) for s in STARTS for lr in LRS if ("sweep", s, lr, 0) not in done]
+        sweep = [(s, lr) for s in STARTS for lr in LRS if ("sweep", s, lr, 0, TARGET_STEPS) not in done]
         list(pool.map(lambda a: job("sweep", a[0], a[1], 0), sweep))
         rows = read_jsonl(log)
         picked = {s: max((r for r in rows if r["role"] == "sweep" and r["start"] == s), key=lambda r: r["dev_bleu"])["lr"]
                   for s in STARTS}
         print("picked on dev:", picked, flush=True)
-        final = [(s, picked[s], seed) for s in STARTS for seed in SEEDS if ("final", s, picked[s], seed) not in done]
+        final = [(s, picked[s], seed) for s in STARTS for seed in SEEDS
+                 if ("final", s, picked[s], seed, TARGET_STEPS) not in done]
         list(pool.map(lambda a: job("final", *a), final))
+        curve = [(s, picked[s], seed, n) for n in CURVE_STEPS for s in STARTS for seed in SEEDS
+                 if ("curve", s, picked[s], seed, n) not in done]
+        list(pool.map(lambda a: job("curve", *a), curve))
     print(f"wrote {log}")
     return 0
 
