@@ -50,8 +50,8 @@ def perturb(model):
 def test_zero_up_projection_makes_the_adapted_model_equal_the_base(preset, task, placement):
     plain = base(preset, task)
     model = inject(base(preset, task), AdapterConfig(bottleneck=8, placement=placement)).eval()
-    with torch.no_grad():
-        assert torch.equal(model(input_ids=ids()).logits, plain(input_ids=ids()).logits)
+    with torch.no_grad():  # exact in math (x + 0); two model instances may round the last bit differently
+        assert (model(input_ids=ids()).logits - plain(input_ids=ids()).logits).abs().max() < 1e-6
 
 
 @pytest.mark.parametrize("preset,task", BACKBONES)
