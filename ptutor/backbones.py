@@ -23,8 +23,9 @@ from pathlib import Path
 
 import torch
 
+from .arch import ENCODER_DECODERS
+
 TASKS = ("token-classification", "sequence-classification", "causal-lm", "seq2seq-lm", "base")
-ENCODER_DECODER_ARCHS = ("bart",)
 
 
 class ArtifactError(RuntimeError):
@@ -55,11 +56,11 @@ class Preset:
 
     @property
     def is_causal(self) -> bool:
-        return self.arch not in ("bert", *ENCODER_DECODER_ARCHS)
+        return self.arch not in ("bert", *ENCODER_DECODERS)
 
     @property
     def is_encoder_decoder(self) -> bool:
-        return self.arch in ENCODER_DECODER_ARCHS
+        return self.arch in ENCODER_DECODERS
 
     def generation_task(self) -> str:
         """The head that generates text with this backbone: causal-lm, or seq2seq-lm for an encoder-decoder."""
