@@ -96,17 +96,25 @@ def kv_layout(config) -> KVLayout:
     return KVLayout(arch, get("num_hidden_layers"), heads, kv, head_dim, hidden)
 
 
+def is_encoder_decoder(model: nn.Module) -> bool:
+    """True for an encoder-decoder (BART), also when wrapped by a ptutor method (which keeps it as `.base`)."""
+    return bool(getattr(getattr(model, "base", model).config, "is_encoder_decoder", False))
+
+
+def can_generate(model: nn.Module) -> bool:
+    can = getattr(model, "can_generate", None)
+    return bool(can and can())
+
+
 def is_causal_lm(model: nn.Module) -> bool:
     """True for a decoder that can generate text (GPT-2, Llama, ...); False for encoders and heads."""
-    can = getattr(model, "can_generate", None)
-    return bool(can and can()) and not getattr(model.config, "is_encoder_decoder", False)
+    return can_generate(model) and not is_encoder_decoder(model)
 
 
 def is_seq2seq_lm(model: nn.Module) -> bool:
     """True for an encoder-decoder that generates text (BART): the input goes to the encoder, the output is
     the decoder's."""
-    can = getattr(model, "can_generate", None)
-    return bool(can and can()) and bool(getattr(model.config, "is_encoder_decoder", False))
+    return can_generate(model) and is_encoder_decoder(model)
 
 
 def task_head_name(model: nn.Module) -> str | None:

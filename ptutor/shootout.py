@@ -22,6 +22,7 @@ import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -83,11 +84,12 @@ def belongs(r: dict, task: str, method: str, model: str, minutes: float, train_l
 def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | None = None, model: str | None = None,
                  train: str | None = None, test: str | None = None, minutes: float | None = None,
                  train_limit: int | None = -1, workers: int = 1, threads: int = 1, gpus: list[str] | None = None,
-                 share: tuple[int, int] = (0, 1), log=print) -> list[dict]:
+                 share: tuple[int, int] = (0, 1), heartbeat: float = 60.0, log=print) -> list[dict]:
     """Run every (method, seed) not yet in `out`, `workers` at a time with `threads` torch threads each
     (with `gpus`: one run per GPU at a time, each process seeing only its own GPU); returns the log's rows
     for this task, backbone and budget. `share=(i, n)`: this is process i of n launched together, and runs
-    only every n-th run from the i-th on."""
+    only every n-th run from the i-th on. Every `heartbeat` seconds it says which runs are going and for how
+    long (a generation run takes 10 minutes and more before its line appears)."""
     if task not in TASK_DEFAULTS:
         raise ValueError(f"unknown task {task!r}; the shoot-out knows {', '.join(TASK_DEFAULTS)}")
     d = TASK_DEFAULTS[task]
@@ -120,6 +122,15 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
     free_gpus = queue.Queue()
     for g in gpus or []:
         free_gpus.put(g)
+    running: dict[tuple[str, int], float] = {}  # (method, seed) -> start time, for the heartbeat
+    finished = threading.Event()
+
+    def beat():
+        while not finished.wait(heartbeat):
+            now, going = time.perf_counter(), sorted(running.items())
+            if going:
+                log("running: " + ", ".join(f"{m} seed {s} for {(now - t) / 60:.1f} min" for (m, s), t in going)
+                    + f" (elapsed {(now - started) / 60:.1f} min)")
 
     def one(job):
         method, seed = job
@@ -127,10 +138,12 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
             cmd = command(task, method, seed, model, train, test, minutes, train_limit, out, save=f"{folder}/ckpt")
             t0 = time.perf_counter()
             gpu = free_gpus.get() if gpus else None
+            running[job] = time.perf_counter()
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True,
                                       env=env if gpu is None else {**env, "CUDA_VISIBLE_DEVICES": gpu})
             finally:
+                running.pop(job, None)
                 if gpu is not None:
                     free_gpus.put(gpu)
         k = next(counter)
@@ -142,8 +155,12 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
             f"{result['steps']} steps, {time.perf_counter() - t0:.0f} s (elapsed {time.perf_counter() - started:.0f} s)")
         return True
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        ok = list(pool.map(one, todo))
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            ok = list(pool.map(one, todo))
+    finally:
+        finished.set()
     if count > 1:
         wait_for_everyone()  # processes launched together: the log is complete only when all are done
     if not all(ok):

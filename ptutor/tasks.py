@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from .arch import is_causal_lm, is_seq2seq_lm
+from .arch import is_causal_lm, is_encoder_decoder, is_seq2seq_lm
 from .data import NER_LABELS, encode_ner, read_conll
 from .ner import evaluate_ner
-from .textgen import PROMPT, encode_causal, encode_seq2seq, generate_texts, generation_scores, is_encoder_decoder
+from .textgen import PROMPT, encode_causal, encode_seq2seq, generate_texts, generation_scores
 
 
 class TaskDataError(ValueError):

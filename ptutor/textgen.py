@@ -10,6 +10,7 @@ import re
 
 import torch
 
+from .arch import is_encoder_decoder
 from .data import IGNORE_INDEX
 
 PROMPT = "Record: {record}\nSentence:"
@@ -40,10 +41,6 @@ def encode_seq2seq(prompts: list[str], targets: list[str], tokenizer, max_length
         labels = (tokenizer(target.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
         rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels[:max_length]})
     return rows
-
-
-def is_encoder_decoder(model) -> bool:
-    return bool(getattr(getattr(model, "base", model).config, "is_encoder_decoder", False))
 
 
 def pad_prompts(prompts: list[str], tokenizer, side: str = "left", **kwargs) -> dict[str, torch.Tensor]:

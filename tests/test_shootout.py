@@ -34,12 +34,14 @@ def test_a_shootout_runs_each_method_in_its_own_process_resumes_and_writes_its_t
     write_conll(toy_sentences(8), tmp_path / "test.conll")
     out, lines = str(tmp_path / "shoot.jsonl"), []
     kwargs = dict(model="tiny-bert", train=str(tmp_path / "train.conll"), test=str(tmp_path / "test.conll"),
-                  minutes=0.02, train_limit=None, workers=2, log=lines.append)
+                  minutes=0.02, train_limit=None, workers=2, heartbeat=0.5, log=lines.append)
     rows = run_shootout("ner", [0, 1], out, methods=["probe", "lora"], **kwargs)
     assert sorted((r["method"], r["seed"]) for r in rows) == [("lora", 0), ("lora", 1), ("probe", 0), ("probe", 1)]
     assert all("checkpoint_bytes" in r and r["checkpoint_bytes"] > 0 for r in rows)
     assert all(r["lr"] in (3e-3, 2e-2) for r in rows)  # each method's swept rate for NER
     assert sum("seed" in line and "steps" in line for line in lines) == 4  # progress: one line per finished run
+    beats = [line for line in lines if line.startswith("running: ")]  # and while runs go, which ones and how long
+    assert beats and all(" seed " in b and " min" in b for b in beats)
     lines.clear()
     again = run_shootout("ner", [0, 1, 2], out, methods=["probe", "lora"], **kwargs)
     assert "4 runs already in" in lines[0] and "2 to go" in lines[0]  # only seed 2 ran

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..data import IGNORE_INDEX
-from ..arch import is_causal_lm, position_table_size
+from ..arch import is_causal_lm, is_encoder_decoder, position_table_size
 from .base import Method, MethodConfig, register
 
 
@@ -61,7 +61,7 @@ class SoftPromptMethod(Method):
 
     @property
     def is_encoder_decoder(self) -> bool:
-        return bool(getattr(self.base.config, "is_encoder_decoder", False))
+        return is_encoder_decoder(self.base)
 
     def _with_prompt(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None):
         """inputs_embeds, attention_mask (and token_type_ids) with the soft prompt in front."""
