@@ -126,7 +126,7 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
     finished = threading.Event()
 
     def beat():
-        while not finished.wait(heartbeat):
+        while heartbeat > 0 and not finished.wait(heartbeat):  # heartbeat=0: no such lines
             now, going = time.perf_counter(), sorted(running.items())
             if going:
                 log("running: " + ", ".join(f"{m} seed {s} for {(now - t) / 60:.1f} min" for (m, s), t in going)
