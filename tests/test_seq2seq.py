@@ -5,7 +5,7 @@ import torch
 from transformers import T5Config
 
 from ptutor import checkpoint
-from ptutor.arch import family, kv_layout
+from ptutor.arch import family, is_causal_lm, is_encoder_decoder, is_seq2seq_lm, kv_layout
 from ptutor.backbones import load_backbone
 from ptutor.experiments import run
 from ptutor.methods import METHODS, PrefixConfig, inject
@@ -22,6 +22,14 @@ def prefixed(p=3, seed=0):
     with torch.no_grad():  # encoder and decoder halves distinguishable, not the N(0, 1) start alone
         model.prefix_encoder.embedding.weight.normal_(std=0.5)
     return model.eval(), tok
+
+
+def test_encoder_decoder_is_told_apart_also_through_a_method_wrapper():
+    base, _ = bart()
+    assert is_encoder_decoder(base) and is_seq2seq_lm(base) and not is_causal_lm(base)
+    assert is_encoder_decoder(inject(base, PrefixConfig(num_virtual_tokens=2)))  # reads the wrapped base's config
+    llama, _ = load_backbone("tiny-llama", "causal-lm")
+    assert not is_encoder_decoder(llama) and is_causal_lm(llama) and not is_seq2seq_lm(llama)
 
 
 def test_the_layout_counts_encoder_then_decoder_layers():
