@@ -136,9 +136,8 @@ def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | Non
         method, seed = job
         with tempfile.TemporaryDirectory() as folder:  # the checkpoint is saved only to measure its size
             cmd = command(task, method, seed, model, train, test, minutes, train_limit, out, save=f"{folder}/ckpt")
-            t0 = time.perf_counter()
-            gpu = free_gpus.get() if gpus else None
-            running[job] = time.perf_counter()
+            gpu = free_gpus.get() if gpus else None  # never waits: there are as many workers as GPUs
+            t0 = running[job] = time.perf_counter()
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True,
                                       env=env if gpu is None else {**env, "CUDA_VISIBLE_DEVICES": gpu})
@@ -225,17 +224,22 @@ def provenance(rows: list[dict]) -> dict:
             "last_finish": max((r["finished_at"] for r in rows if "finished_at" in r), default=None)}
 
 
+def score_text(record: dict) -> str:
+    """A table cell for one method's metric: mean ± spread over its seeds, or its one score marked as such."""
+    digits = 1 if record["metric"] == "bleu" else 3
+    one = len(record["seeds"]) == 1
+    return f"{record['mean']:.{digits}f}" + (" (1 seed)" if one else f" ± {record['spread']:.{digits}f}")
+
+
 def markdown(records: list[dict]) -> str:
     name = COLUMN_TITLES.get(records[0]["metric"], records[0]["metric"])
-    digits = 1 if records[0]["metric"] == "bleu" else 3
     lines = [f"| method | LR | trainable | share | seeds | steps | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
-        score = f"{r['mean']:.{digits}f}" + (f" ± {r['spread']:.{digits}f}" if len(r["seeds"]) > 1 else " (1 seed)")
         ckpt = "-" if r["checkpoint_mb"] is None else f"{r['checkpoint_mb']:.2f}"
         lines.append(f"| {r['title']} | {r['lr']:g} | {r['trainable_params']:,} | {r['trainable_pct']:.3f}% | "
                      f"{len(r['seeds'])} | {r['steps']} | {r['step_seconds']:.3f} | {r['tokens_per_second']:.0f} | {r['peak_mb']:,.0f} | "
-                     f"{ckpt} | {score} |")
+                     f"{ckpt} | {score_text(r)} |")
     return "\n".join(lines)
 
 
