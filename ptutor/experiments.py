@@ -112,6 +112,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     train_config = TrainConfig(lr=lr or config.lr_for(task.name), steps=steps, minutes=minutes, warmup=warmup,
                                schedule=schedule, seed=seed, progress=progress, eval_every=eval_every)
     train_items = load_items(task, train, "training")
+    task.learn(train_items)  # e.g. the NER label set, before dev and test are read (their tags are checked)
     if train_limit is not None:
         if train_limit < 1:
             raise ValueError(f"train_limit must be at least 1, got {train_limit}")
@@ -156,6 +157,9 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
         result["start_from"] = str(start_from)
     if hist.evals:
         result.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
+        if len(hist.evals) > 1:  # a learning curve: dev scores and loss against steps and training seconds
+            result["curve"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()
+                                if k in ("step", "seconds", "loss") or k == f"dev_{task.metric}"} for e in hist.evals]
     if save:
         result["checkpoint_bytes"] = checkpoint.save(wrapped, save)["bytes"]
     if out:

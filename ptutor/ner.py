@@ -19,8 +19,9 @@ def predict_word_tags(model, rows: list[dict], labels: list[str] = NER_LABELS, *
     """
     model.eval()
     device = device or next(model.parameters()).device
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # similar lengths: little padding
     gold, pred = [], []
-    for batch in batches(rows, batch_size, pad_id=pad_id):
+    for batch in batches([rows[i] for i in order], batch_size, pad_id=pad_id):
         lab = batch.pop("labels")
         logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
         if logits.shape[:2] != lab.shape:
@@ -31,6 +32,8 @@ def predict_word_tags(model, rows: list[dict], labels: list[str] = NER_LABELS, *
             keep = row_lab != IGNORE_INDEX
             gold.append([labels[i] for i in row_lab[keep].tolist()])
             pred.append([labels[i] for i in row_best[keep].tolist()])
+    back = {j: k for k, j in enumerate(order)}  # the rows' own order again
+    gold, pred = [gold[back[i]] for i in range(len(rows))], [pred[back[i]] for i in range(len(rows))]
     if word_tags is not None:
         if len(word_tags) != len(gold):
             raise ValueError(f"word_tags has {len(word_tags)} sentences but rows has {len(gold)}")

@@ -2,7 +2,8 @@
 
 Two tasks share one interface, so one runner (ptutor.experiments.run) trains any method
 on either:
-  ner  CoNLL files (`token TAG`), a token-classification head, seqeval entity F1;
+  ner  CoNLL files (`token TAG`, any BIO tag set: the labels come from the training file), a
+       token-classification head, seqeval entity F1;
   gen  JSON lines `{"input": ..., "target": ...}`, a causal LM trained on prompt+target
        with the loss on the target; scored by greedy generation, once per distinct input,
        against every reference of that input: corpus BLEU (sacrebleu), ROUGE-L, and the
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .arch import is_causal_lm, is_encoder_decoder, is_seq2seq_lm
-from .data import NER_LABELS, encode_ner, read_conll
+from .data import encode_ner, ner_labels, read_conll
 from .ner import evaluate_ner
 from .textgen import PROMPT, encode_causal, encode_seq2seq, generate_texts, generation_scores
 
@@ -45,6 +46,9 @@ class Task:
     def check_backbone(self, model) -> None:
         """Raise if `model` cannot do this task."""
 
+    def learn(self, train_items: list) -> None:
+        """Take what the task needs from the training items before the backbone is loaded (e.g. a label set)."""
+
     def read(self, path) -> list:
         raise NotImplementedError
 
@@ -57,24 +61,49 @@ class Task:
 
 
 class NerTask(Task):
+    """Tagging with a BIO tag set. `labels=None` (the default): the set is read from the training file
+    (`learn`), so CoNLL-2003's PER/ORG/LOC/MISC and WNUT-17's six types go through the same command;
+    a dev or test tag the training file lacks is then an error that names the file and line."""
     name, backbone_task, metric = "ner", "token-classification", "f1"
 
-    def __init__(self, labels: list[str] = NER_LABELS):
+    def __init__(self, labels: list[str] | None = None):
         self.labels = labels
 
+    def learn(self, train_items: list) -> None:
+        if self.labels is None:
+            self.labels = ner_labels(train_items)
+
+    def labels_for(self, items: list) -> list[str]:
+        """The task's label set, or (before `learn`) the set these items use."""
+        return self.labels if self.labels is not None else ner_labels(items)
+
     def load_kwargs(self) -> dict:
+        if self.labels is None:
+            raise ValueError("the NER label set is not known yet: call task.learn(train_items) or pass labels=[...]")
         return {"labels": self.labels}
 
     def read(self, path) -> list:
         return read_conll(path, self.labels)
 
     def encode(self, items, tokenizer, max_length=None, model=None):
-        return encode_ner(items, tokenizer, self.labels, max_length=max_length or self.max_length)
+        return encode_ner(items, tokenizer, self.labels_for(items), max_length=max_length or self.max_length)
 
     def evaluate(self, model, items, tokenizer, *, max_length=None, batch_size=64, **_):
-        rows = self.encode(items, tokenizer, max_length)  # truncated words stay in the gold set (word_tags)
-        return evaluate_ner(model, rows, self.labels, pad_id=tokenizer.pad_token_id, batch_size=batch_size,
+        labels = self.labels or model_labels(model)
+        if labels is None:
+            raise ValueError("which tag does each output of the model mean? Pass NerTask(labels=[...]) or load the "
+                             "model with labels=[...] (its config.id2label)")
+        rows = encode_ner(items, tokenizer, labels, max_length=max_length or self.max_length)
+        # truncated words stay in the gold set (word_tags)
+        return evaluate_ner(model, rows, labels, pad_id=tokenizer.pad_token_id, batch_size=batch_size,
                             word_tags=[s.tags for s in items])
+
+
+def model_labels(model) -> list[str] | None:
+    """The tag names of a token-classification model's outputs (config.id2label), if it was given real ones."""
+    config = getattr(getattr(model, "base", model), "config", None)
+    names = [getattr(config, "id2label", {}).get(i) for i in range(getattr(config, "num_labels", 0))]
+    return names if names and all(n and not n.startswith("LABEL_") for n in names) else None
 
 
 class GenTask(Task):

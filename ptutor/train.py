@@ -78,7 +78,7 @@ class TrainConfig:
 class History:
     losses: list[float] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
-    evals: list[dict] = field(default_factory=list)  # each has "step" plus whatever eval_fn returned
+    evals: list[dict] = field(default_factory=list)  # each: step, seconds, loss (see point) + what eval_fn returned
     train_seconds: float = 0.0  # wall time of training, without the periodic evaluations
     peak_mb: float = 0.0
     trainable_params: int = 0
@@ -88,6 +88,12 @@ class History:
     @property
     def steps(self) -> int:
         return len(self.losses)
+
+    def point(self, seconds: float, window: int) -> dict:
+        """A learning-curve point: steps so far, training seconds so far, mean loss of the last `window` steps."""
+        recent = self.losses[-max(1, window):]
+        return {"step": self.steps, "seconds": round(seconds, 1),
+                "loss": round(sum(recent) / len(recent), 4) if recent else None}
 
     @property
     def median_step_seconds(self) -> float:
@@ -180,13 +186,13 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
         bar.set_postfix(loss=f"{hist.losses[-1]:.3f}")
         if eval_fn and config.eval_every and hist.steps % config.eval_every == 0:
             t0 = time.perf_counter()
-            hist.evals.append({"step": hist.steps, **eval_fn(model)})
+            hist.evals.append({**hist.point(t0 - start - eval_seconds, config.eval_every), **eval_fn(model)})
             eval_seconds += time.perf_counter() - t0
             model.train()
     bar.close()
     hist.train_seconds = time.perf_counter() - start - eval_seconds
     if eval_fn and (not hist.evals or hist.evals[-1]["step"] != hist.steps):
-        hist.evals.append({"step": hist.steps, **eval_fn(model)})
+        hist.evals.append({**hist.point(hist.train_seconds, config.eval_every or hist.steps), **eval_fn(model)})
     hist.peak_mb = peak_memory_mb(device)
     model.eval()
     return hist
