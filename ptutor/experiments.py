@@ -34,6 +34,7 @@ from . import checkpoint
 from .backbones import load_backbone
 from .data import append_jsonl, batches
 from .measure import count_parameters, hardware, versions
+from .results import digits, spread
 from .methods import METHODS, inject
 from .tasks import TASKS, Task, get_task, load_items
 from .train import TrainConfig, fit, pick_device, seed_everything
@@ -212,7 +213,7 @@ def sweep_table(rows: list[dict]) -> str:
         cells = []
         for lr in lrs:
             hit = [r for r in rows if r["method"] == m and r["lr"] == lr]
-            value = f"{hit[0][f'dev_{metric}']:.{1 if metric == 'bleu' else 3}f}" if hit else ""
+            value = f"{hit[0][f'dev_{metric}']:.{digits(metric)}f}" if hit else ""
             cells.append(f"**{value}**" if hit and hit[0] is best else value)
         lines.append(f"| {METHODS[m].config_class.title or m} | " + " | ".join(cells) + f" | {best['lr']:g} |")
     return "\n".join(lines)
@@ -437,14 +438,6 @@ def run_name(row: dict) -> str:
     return title + (f" ({', '.join(changed)})" if changed else "")
 
 
-def _spread(values: list[float]) -> float:
-    """Sample standard deviation (0 for a single value)."""
-    if len(values) < 2:
-        return 0.0
-    mean = sum(values) / len(values)
-    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-
-
 def summarize(rows: list[dict]) -> list[dict]:
     """Group runs that differ only in their seed; per group: mean and spread of the task metric, mean step
     time, peak memory and steps, and the seeds. Groups keep the order of their first run."""
@@ -463,7 +456,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         out.append({"name": run_name(runs[0]), "method": runs[0]["method"], "metric": metric, "lr": runs[0]["lr"],
                     "extra": extra,
                     "seeds": [r.get("seed") for r in runs], "score": sum(scores) / len(scores),
-                    "spread": _spread(scores), "steps": mean("steps"), "step_seconds": mean("step_seconds"),
+                    "spread": spread(scores), "steps": mean("steps"), "step_seconds": mean("step_seconds"),
                     "peak_mb": mean("peak_mb") if all("peak_mb" in r for r in runs) else None,
                     "trainable_params": runs[0]["trainable_params"], "total_params": runs[0]["total_params"]})
     return out
@@ -489,9 +482,9 @@ def results_table(rows: list[dict], baseline: str = "ft", extra: tuple[str, ...]
     if best:
         head, rule = head + f" {name} / best {baseline} | step / {baseline} |", rule + "---:|---:|"
     lines = [head, rule]
-    digits = 1 if metric == "bleu" else 3
+    d = digits(metric)
     for g in groups:
-        score = f"{g['score']:.{digits}f}" + (f" ± {g['spread']:.{digits}f}" if len(g["seeds"]) > 1 else "")
+        score = f"{g['score']:.{d}f}" + (f" ± {g['spread']:.{d}f}" if len(g["seeds"]) > 1 else "")
         peak = f"{g['peak_mb']:,.0f}" if g["peak_mb"] is not None else "-"
         line = (f"| {g['name']} | {g['lr']:g} | {g['trainable_params']:,} "
                 f"({100 * g['trainable_params'] / g['total_params']:.2f}%) | {len(g['seeds'])} | {g['steps']:.0f} | "

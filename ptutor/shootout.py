@@ -28,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .data import read_jsonl
-from .experiments import COLUMN_TITLES, _spread
+from .experiments import COLUMN_TITLES
+from .results import digits, spread
 from .methods import METHODS
 from .tasks import get_task, load_items
 
@@ -208,7 +209,7 @@ def table_rows(rows: list[dict]) -> list[dict]:
                     "peak_mb": round(mean("peak_mb"), 1),
                     "checkpoint_mb": round(mean("checkpoint_bytes") / 2**20, 3) if any("checkpoint_bytes" in r for r in runs) else None,
                     "metric": runs[0]["metric"], "mean": round(sum(scores) / len(scores), 4),
-                    "spread": round(_spread(scores), 4)})
+                    "spread": round(spread(scores), 4)})
     return out
 
 
@@ -226,9 +227,9 @@ def provenance(rows: list[dict]) -> dict:
 
 def score_text(record: dict) -> str:
     """A table cell for one method's metric: mean ± spread over its seeds, or its one score marked as such."""
-    digits = 1 if record["metric"] == "bleu" else 3
+    d = digits(record["metric"])
     one = len(record["seeds"]) == 1
-    return f"{record['mean']:.{digits}f}" + (" (1 seed)" if one else f" ± {record['spread']:.{digits}f}")
+    return f"{record['mean']:.{d}f}" + (" (1 seed)" if one else f" ± {record['spread']:.{d}f}")
 
 
 def markdown(records: list[dict]) -> str:

@@ -1,0 +1,56 @@
+"""ptutor.results: one rule for pooling seeds, picking a rate on dev, formatting and deciding a comparison."""
+import pytest
+
+from ptutor.results import (at_edge, curve_at, pick_lr, picked_runs, score_cell, spread, sweep_table, verdict)
+
+
+def run(method, lr, seed, dev, test=None, curve=None):
+    return {"method": method, "lr": lr, "seed": seed, "metric": "f1", "dev_f1": dev, "primary": test or dev,
+            "curve": curve or []}
+
+
+LOG = [run("ft", 1e-4, 0, 0.40), run("ft", 1e-4, 1, 0.30), run("ft", 3e-4, 0, 0.38), run("ft", 3e-4, 1, 0.37),
+       run("ft", 1e-3, 0, 0.10), run("ft", 1e-3, 1, 0.12), run("ft", 3e-4, 2, 0.36)]
+
+
+def test_the_rate_is_picked_on_the_mean_dev_score_over_seeds_not_on_one_lucky_seed():
+    # seed 0 alone would pick 1e-4 (0.40); over seeds 0-1 3e-4 wins (0.375 against 0.35)
+    assert pick_lr(LOG, "ft") == 3e-4
+    assert pick_lr(LOG, "ft", seeds=[0]) == 1e-4
+
+
+def test_an_extra_seed_at_one_rate_does_not_enter_the_pick_but_is_a_benchmark_run():
+    assert [r["seed"] for r in picked_runs(LOG)["ft"]] == [0, 1, 2]
+
+
+def test_a_pick_at_the_end_of_the_grid_is_flagged():
+    assert not at_edge(LOG, "ft")
+    assert at_edge([r for r in LOG if r["lr"] != 1e-4], "ft")
+
+
+def test_score_cells_say_how_many_seeds_and_mark_a_single_one():
+    assert score_cell([0.5, 0.7], "f1") == "0.600 ± 0.141 (2)"
+    assert score_cell([53.21], "bleu") == "53.2 (1 seed)"
+    assert spread([1.0]) == 0.0
+
+
+def test_sweep_table_shows_every_rate_and_bolds_the_pick():
+    table = sweep_table(LOG)
+    assert "| 0.0001 | 0.0003 | 0.001 | picked |" in table
+    assert "**0.370 ± 0.010 (3)**" in table and table.rstrip().endswith("| 0.0003 |")
+
+
+@pytest.mark.parametrize("a,b,threshold,expected", [
+    ([1.10, 1.12, 1.11], [1.00, 1.01, 0.99], 1.0, "holds"),
+    ([0.90, 0.91, 0.92], [1.00, 1.01, 0.99], 1.0, "does not hold"),
+    ([1.00, 1.10, 0.90], [1.00, 1.01, 0.99], 1.02, "not decided"),
+])
+def test_a_ratio_inside_the_seed_spread_decides_nothing(a, b, threshold, expected):
+    assert verdict(a, b, threshold) == expected
+
+
+def test_curve_readings_match_steps_or_seconds():
+    r = run("pt2", 1e-2, 0, 0.3, curve=[{"step": 50, "seconds": 30.0, "loss": 1.0, "dev_f1": 0.1},
+                                        {"step": 100, "seconds": 61.0, "loss": 0.5, "dev_f1": 0.2}])
+    assert curve_at(r, step=99) == 0.1 and curve_at(r, step=100) == 0.2
+    assert curve_at(r, seconds=60) == 0.1 and curve_at(r, seconds=10) is None
