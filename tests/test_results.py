@@ -54,3 +54,16 @@ def test_curve_readings_match_steps_or_seconds():
                                         {"step": 100, "seconds": 61.0, "loss": 0.5, "dev_f1": 0.2}])
     assert curve_at(r, step=99) == 0.1 and curve_at(r, step=100) == 0.2
     assert curve_at(r, seconds=60) == 0.1 and curve_at(r, seconds=10) is None
+
+
+def test_benchmark_table_relates_every_method_to_the_baseline():
+    from ptutor.results import benchmark_table
+
+    def r(m, seed, test, steps, sec):
+        return {**run(m, 1e-3, seed, test - 0.01, test), "trainable_params": 10, "steps": steps,
+                "step_seconds": sec, "peak_mb": 100.0}
+    runs = {"ft": [r("ft", 0, 0.40, 100, 1.0), r("ft", 1, 0.42, 100, 1.0)],
+            "pt2": [r("pt2", 0, 0.39, 200, 0.5), r("pt2", 1, 0.39, 200, 0.5)]}
+    table = benchmark_table(runs, titles={"ft": "full fine-tuning"})
+    assert "test / full fine-tuning" in table
+    assert table.splitlines()[-1].endswith("| 0.390 ± 0.000 (2) | 0.95 | 0.50 |")
