@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ptutor-ready
 
-.PHONY: book book-offline test unit notebooks install clean
+.PHONY: book book-offline test unit notebooks lint install clean
 
 install: $(READY)
 
@@ -32,6 +32,9 @@ test: $(READY)
 
 unit: $(READY)
 	$(BIN)/python -m pytest tests -v
+
+lint: $(READY)
+	$(BIN)/ruff check ptutor tests book data
 
 notebooks: $(READY)
 	$(BIN)/python -m pytest chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v
