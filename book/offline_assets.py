@@ -6,9 +6,11 @@ The pages load MathJax, require.js, the widget manager (@jupyter-widgets/html-ma
 widget front ends named in their saved widget state (anywidget) from the CDN. This script
 installs exactly those packages and versions from npm, copies them into
 `_static/vendor/<package>@<version>/` of the build folder (never into the repository), and
-points every page at the copies with relative URLs, so the folder can be moved or opened from
-disk. It needs `npm` and the npm registry once, at build time. Integrity pins stay: the npm
-files are the bytes the CDN serves.
+points every page at the copies with relative URLs, so the folder can be moved and served from
+anywhere with no network (`python -m http.server -d _build/html`). Serve it rather than opening it
+as a file: browsers block module scripts on file:// pages, so there the widgets stay blank however
+complete the folder is. It needs `npm` and the npm registry once, at build time. Integrity pins
+stay: the npm files are the bytes the CDN serves.
 """
 from __future__ import annotations
 
@@ -85,5 +87,7 @@ def make_offline(root: str | Path, npm: str = "npm") -> dict:
 
 
 if __name__ == "__main__":
-    report = make_offline(sys.argv[1] if len(sys.argv) > 1 else "_build/html")
+    root = sys.argv[1] if len(sys.argv) > 1 else "_build/html"
+    report = make_offline(root)
     print(json.dumps(report, indent=1))
+    print(f"Serve it with  python -m http.server -d {root}  and open http://localhost:8000/ (not as a file://)")

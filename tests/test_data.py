@@ -76,7 +76,7 @@ def test_collate_pads_right_and_masks_labels():
 
 def test_shuffled_batches_are_seeded_and_cover_each_epoch():
     rows = [{"input_ids": [i], "attention_mask": [1], "labels": [0]} for i in range(10)]
-    take = lambda seed: [b["input_ids"].flatten().tolist() for _, b in zip(range(5), batches(rows, 2, shuffle=True, seed=seed))]
+    take = lambda seed: [b["input_ids"].flatten().tolist() for _, b in zip(range(5), batches(rows, 2, shuffle=True, seed=seed))]  # noqa: E731
     assert take(0) == take(0) and take(0) != take(1)
     assert sorted(sum(take(0), [])) == list(range(10))
 

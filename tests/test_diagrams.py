@@ -1,6 +1,5 @@
 """The method diagrams are read from the methods' own ownership, so they show what really trains."""
 import matplotlib
-import pytest
 
 matplotlib.use("Agg")
 

@@ -140,7 +140,7 @@ def test_many_realisation_patterns_not_one_template_per_attribute_set(mr, data):
 
 
 def test_every_reference_mentions_every_input_value_and_no_other(mr, data):
-    for split, rows in data.items():
+    for _split, rows in data.items():
         for r in rows:
             rec = mr.parse_input(r["input"])
             assert mr.missing(rec, r["target"]) == [], (r, mr.missing(rec, r["target"]))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import hashlib
 import http.server
 import io
