@@ -42,8 +42,10 @@ def describe_base(base: torch.nn.Module) -> dict:
     if isinstance(quant, dict):  # keep what identifies the format, not every loader option
         quant = {k: quant[k] for k in ("quant_method", "load_in_4bit", "load_in_8bit", "bnb_4bit_quant_type",
                                        "bnb_4bit_use_double_quant") if k in quant}
-    return {"preset": getattr(config, "ptutor_preset", None), "name_or_path": getattr(config, "_name_or_path", "")
-            or None, "class": type(base).__name__, "dtype": str(next(base.parameters()).dtype).replace("torch.", ""),
+    name = getattr(config, "_name_or_path", "") or None
+    if name and (os.path.isabs(name) or os.path.exists(name)):
+        name = None  # a local folder (e.g. the unpacked offline backbone) says where a cache lives, not which model
+    return {"preset": getattr(config, "ptutor_preset", None), "name_or_path": name, "class": type(base).__name__, "dtype": str(next(base.parameters()).dtype).replace("torch.", ""),
             "quantization": quant or None}
 
 

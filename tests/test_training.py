@@ -212,3 +212,21 @@ def test_evaluation_time_does_not_use_up_the_training_budget(tiny):
                TrainConfig(steps=None, minutes=0.01, eval_every=1, progress=False), eval_fn=slow_eval)
     assert hist.steps >= 3, "each 0.3 s evaluation was charged to the 0.6 s training budget"
     assert hist.train_seconds < 0.6 + 0.3 and len(hist.evals) >= 3
+
+
+def test_a_checkpoint_does_not_depend_on_where_the_backbone_cache_lives(tmp_path, monkeypatch):
+    """The saved description names the preset, not the unpacked folder: the same training gives the same
+    files whatever the reader's home folder or PTUTOR_CACHE (nbval compares their sizes)."""
+    import json
+
+    from ptutor import checkpoint
+    from ptutor.methods import inject
+    from ptutor.methods.lora import LoraConfig
+
+    base, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+    base.config._name_or_path = str(tmp_path / "some" / "cache" / "tiny-bert")  # as an unpacked preset has
+    (tmp_path / "some" / "cache" / "tiny-bert").mkdir(parents=True)
+    checkpoint.save(inject(base, LoraConfig(r=2)), tmp_path / "ckpt")
+    text = "".join(p.read_text() for p in (tmp_path / "ckpt").glob("*.json"))
+    assert str(tmp_path) not in text
+    assert "tiny-bert" in json.dumps(checkpoint.describe_base(base))  # the preset still identifies the base
