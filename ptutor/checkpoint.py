@@ -45,7 +45,8 @@ def describe_base(base: torch.nn.Module) -> dict:
     name = getattr(config, "_name_or_path", "") or None
     if name and (os.path.isabs(name) or os.path.exists(name)):
         name = None  # a local folder (e.g. the unpacked offline backbone) says where a cache lives, not which model
-    return {"preset": getattr(config, "ptutor_preset", None), "name_or_path": name, "class": type(base).__name__, "dtype": str(next(base.parameters()).dtype).replace("torch.", ""),
+    return {"preset": getattr(config, "ptutor_preset", None), "name_or_path": name, "class": type(base).__name__,
+            "dtype": str(next(base.parameters()).dtype).replace("torch.", ""),
             "quantization": quant or None}
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 import typing
@@ -32,10 +31,11 @@ import torch
 
 from . import checkpoint
 from .backbones import load_backbone
+from .cli import positive
 from .data import append_jsonl, batches
 from .measure import count_parameters, hardware, versions
-from .results import digits, spread
 from .methods import METHODS, inject
+from .results import COLUMN_TITLES, digits, spread
 from .tasks import TASKS, Task, get_task, load_items
 from .train import TrainConfig, fit, pick_device, seed_everything
 
@@ -273,15 +273,6 @@ def _lr_list(s: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"--lr takes a number or comma-separated numbers, got {s!r}") from None
 
 
-def _positive(kind):
-    def parse(s):
-        v = kind(s)
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {s}")
-        return v
-    return parse
-
-
 def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ptutor.experiments", description=__doc__.split("\n\n")[0],
                                      epilog="Every method at once: python -m ptutor.experiments shootout --help")
@@ -296,22 +287,22 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--train", required=True)
         p.add_argument("--test", required=True)
         p.add_argument("--dev")
-        p.add_argument("--minutes", type=_positive(float), default=None,
+        p.add_argument("--minutes", type=positive(float), default=None,
                        help=f"time budget (default {DEFAULT_MINUTES} when --steps is not given either)")
-        p.add_argument("--steps", type=_positive(int), default=None, help="step budget (with --minutes: whichever "
+        p.add_argument("--steps", type=positive(int), default=None, help="step budget (with --minutes: whichever "
                        "ends first)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--lr", type=_lr_list, default=None,
                        help="learning rate; several comma-separated values run a sweep (needs --dev). Default: the "
                             "method's LR for this task (picked by the committed sweeps)")
-        p.add_argument("--batch-size", type=_positive(int), default=None,
+        p.add_argument("--batch-size", type=positive(int), default=None,
                        help=f"default {TASKS[name].batch_size}")
-        p.add_argument("--max-length", type=_positive(int), default=None, help=f"default {TASKS[name].max_length}")
-        p.add_argument("--train-limit", type=_positive(int), default=None,
+        p.add_argument("--max-length", type=positive(int), default=None, help=f"default {TASKS[name].max_length}")
+        p.add_argument("--train-limit", type=positive(int), default=None,
                        help="train on a fixed random sample of this many training items")
         p.add_argument("--warmup", type=float, default=0.06)
         p.add_argument("--schedule", default="linear", choices=["linear", "constant"])
-        p.add_argument("--eval-every", type=_positive(int), default=None, help="also score dev every N steps")
+        p.add_argument("--eval-every", type=positive(int), default=None, help="also score dev every N steps")
         p.add_argument("--device", default=None)
         p.add_argument("--save", default=None, help="folder to save the trained method in")
         p.add_argument("--start-from", default=None, help="a checkpoint folder (from --save) of the same method to "
@@ -354,64 +345,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def shootout_parser() -> argparse.ArgumentParser:
-    from .shootout import TASK_DEFAULTS
-
-    p = argparse.ArgumentParser(prog="python -m ptutor.experiments shootout",
-                                description="Every method with a swept learning rate, on one task, under one budget, "
-                                            "each run in its own process; then a table (CSV, JSON, markdown).")
-    p.add_argument("--task", required=True, choices=sorted(TASK_DEFAULTS))
-    p.add_argument("--model", default=None, help="backbone preset (default: minilm for ner, smollm2-135m for gen)")
-    p.add_argument("--minutes", type=_positive(float), default=None, help="training budget per run (default: 3 for "
-                   "ner, 10 for gen)")
-    p.add_argument("--seeds", default="0", type=lambda s: [int(x) for x in s.split(",") if x.strip()])
-    p.add_argument("--methods", default=None, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-                   help="comma-separated (default: every method with a learning rate picked on dev for the task)")
-    p.add_argument("--train", default=None)
-    p.add_argument("--test", default=None)
-    p.add_argument("--train-limit", type=_positive(int), default=-1,
-                   help="training items (default: a 600-sentence sample for ner, all for gen)")
-    p.add_argument("--workers", type=_positive(int), default=1, help="runs at a time (default 1)")
-    p.add_argument("--threads", type=_positive(int), default=None,
-                   help="torch threads per run (default: the CPU count divided by --workers)")
-    p.add_argument("--gpus", default=None, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-                   help="GPU ids to spread runs over, one run per GPU at a time (e.g. 0,1,2,3; sets --workers)")
-    p.add_argument("--out", default=None, help="results log (default data/results/shootout_TASK.jsonl)")
-    p.add_argument("--table", default=None, help="table files prefix (default: the log's path without .jsonl)")
-    return p
-
-
-def shootout_main(argv: list[str]) -> int:
-    from .shootout import launched_share, run_shootout, write_tables
-
-    args = shootout_parser().parse_args(argv)
-    out = args.out or f"data/results/shootout_{args.task}.jsonl"
-    index, count, local = launched_share()  # several processes under `accelerate launch`: each takes a share
-    gpus = args.gpus
-    if count > 1:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        gpus = ([visible.split(",")[local]] if visible else [str(local)]) if torch.cuda.is_available() else None
-    threads = args.threads or max(1, (os.cpu_count() or 1) // (count if count > 1 else len(gpus) if gpus
-                                                                else args.workers))
-    say = (lambda m: print(f"[process {index}] {m}", flush=True)) if count > 1 else (lambda m: print(m, flush=True))
-    try:
-        rows = run_shootout(args.task, args.seeds, out, methods=args.methods, model=args.model, train=args.train,
-                            test=args.test, minutes=args.minutes, train_limit=args.train_limit,
-                            workers=args.workers if count == 1 else 1, threads=threads, gpus=gpus,
-                            share=(index, count), log=say)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if index == 0:  # run_shootout waited for every process, so the rows are all of them
-        paths = write_tables(rows, args.table or out.removesuffix(".jsonl"))
-        print(open(paths["md"]).read())
-        print("wrote " + ", ".join(paths.values()))
-    return 0
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["shootout"]:
+    if argv[:1] == ["shootout"]:  # every method at once: the shoot-out's own command line (ptutor.shootout)
+        from .shootout import main as shootout_main
+
         return shootout_main(argv[1:])
     args = parse_args(argv)
     lrs = args.lr or [None]
@@ -461,9 +399,6 @@ def summarize(rows: list[dict]) -> list[dict]:
                     "trainable_params": runs[0]["trainable_params"], "total_params": runs[0]["total_params"]})
     return out
 
-
-COLUMN_TITLES = {"f1": "F1", "bleu": "BLEU", "rouge_l": "ROUGE-L", "mentions_all": "states all values",
-                 "tokens_per_second": "tokens/s"}
 
 
 def results_table(rows: list[dict], baseline: str = "ft", extra: tuple[str, ...] = ()) -> str:

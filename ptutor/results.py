@@ -10,6 +10,8 @@ the book and in the commands reads logs through these functions, so one rule dec
 """
 from __future__ import annotations
 
+COLUMN_TITLES = {"f1": "F1", "bleu": "BLEU", "rouge_l": "ROUGE-L", "mentions_all": "states all values",
+                 "tokens_per_second": "tokens/s"}  # how tables name each metric
 DIGITS = {"bleu": 1, "rouge_l": 1}  # BLEU and ROUGE-L are 0-100 numbers; F1 and shares are 0-1
 
 

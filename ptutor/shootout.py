@@ -15,6 +15,7 @@ process writes the table once every process is done.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -27,10 +28,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .cli import positive
 from .data import read_jsonl
-from .experiments import COLUMN_TITLES
-from .results import digits, spread
 from .methods import METHODS
+from .results import COLUMN_TITLES, digits, spread
 from .tasks import get_task, load_items
 
 # The book's data for each task (override with --train/--test), and options a task's backbone needs:
@@ -179,6 +180,12 @@ def launched_share() -> tuple[int, int, int]:
     return state.process_index, state.num_processes, state.local_process_index
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _state():
     import torch
     from accelerate import PartialState
@@ -263,3 +270,59 @@ def write_tables(rows: list[dict], prefix: str) -> dict[str, str]:
         + markdown(records) + "\n")
     return paths
 
+
+# --- command line: python -m ptutor.experiments shootout ... (or python -m ptutor.shootout ...) ---------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ptutor.experiments shootout",
+                                description="Every method with a swept learning rate, on one task, under one budget, "
+                                            "each run in its own process; then a table (CSV, JSON, markdown).")
+    p.add_argument("--task", required=True, choices=sorted(TASK_DEFAULTS))
+    p.add_argument("--model", default=None, help="backbone preset (default: minilm for ner, smollm2-135m for gen)")
+    p.add_argument("--minutes", type=positive(float), default=None, help="training budget per run (default: 3 for "
+                   "ner, 10 for gen)")
+    p.add_argument("--seeds", default="0", type=lambda s: [int(x) for x in s.split(",") if x.strip()])
+    p.add_argument("--methods", default=None, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                   help="comma-separated (default: every method with a learning rate picked on dev for the task)")
+    p.add_argument("--train", default=None)
+    p.add_argument("--test", default=None)
+    p.add_argument("--train-limit", type=positive(int), default=-1,
+                   help="training items (default: a 600-sentence sample for ner, all for gen)")
+    p.add_argument("--workers", type=positive(int), default=1, help="runs at a time (default 1)")
+    p.add_argument("--threads", type=positive(int), default=None,
+                   help="torch threads per run (default: the CPU count divided by --workers)")
+    p.add_argument("--gpus", default=None, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                   help="GPU ids to spread runs over, one run per GPU at a time (e.g. 0,1,2,3; sets --workers)")
+    p.add_argument("--out", default=None, help="results log (default data/results/shootout_TASK.jsonl)")
+    p.add_argument("--table", default=None, help="table files prefix (default: the log's path without .jsonl)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    out = args.out or f"data/results/shootout_{args.task}.jsonl"
+    index, count, local = launched_share()  # several processes under `accelerate launch`: each takes a share
+    gpus = args.gpus
+    if count > 1:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        gpus = ([visible.split(",")[local]] if visible else [str(local)]) if _cuda() else None
+    threads = args.threads or max(1, (os.cpu_count() or 1) // (count if count > 1 else len(gpus) if gpus
+                                                                else args.workers))
+    say = (lambda m: print(f"[process {index}] {m}", flush=True)) if count > 1 else (lambda m: print(m, flush=True))
+    try:
+        rows = run_shootout(args.task, args.seeds, out, methods=args.methods, model=args.model, train=args.train,
+                            test=args.test, minutes=args.minutes, train_limit=args.train_limit,
+                            workers=args.workers if count == 1 else 1, threads=threads, gpus=gpus,
+                            share=(index, count), log=say)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if index == 0:  # run_shootout waited for every process, so the rows are all of them
+        paths = write_tables(rows, args.table or out.removesuffix(".jsonl"))
+        print(open(paths["md"]).read())
+        print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
