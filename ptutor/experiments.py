@@ -32,7 +32,7 @@ import torch
 from . import checkpoint
 from .backbones import load_backbone
 from .cli import positive
-from .data import append_jsonl, batches
+from .data import IGNORE_INDEX, append_jsonl, batches
 from .measure import count_parameters, hardware, versions
 from .methods import METHODS, inject
 from .results import COLUMN_TITLES, digits, spread
@@ -106,6 +106,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     dict to a JSON-lines results log.
     """
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    check_writable(out=out, save=save)  # before any work: a 10-minute run must not end in "cannot write"
     task = get_task(task) if isinstance(task, str) else task
     config = method_config(method, options)
     if minutes is None and steps is None:
@@ -127,6 +128,9 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     wrapped = warm_start(base, config, start_from) if start_from else inject(base, config)
     batch_size = batch_size or task.batch_size
     rows = task.encode(train_items, tok, max_length, model=base)
+    if not any(label != IGNORE_INDEX for r in rows for label in r["labels"]):
+        raise ValueError(f"no training example keeps a labelled token within max_length={max_length or task.max_length} "
+                         "(for generation: the prompt alone fills it): the loss would be empty. Raise --max-length.")
     stream = TokenCounter(batches(rows, batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=seed))
 
     def dev_scores(m):
@@ -164,8 +168,32 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     if save:
         result["checkpoint_bytes"] = checkpoint.save(wrapped, save)["bytes"]
     if out:
-        append_jsonl(result, out)
+        try:
+            append_jsonl(result, out)
+        except OSError as e:  # the result is not lost: it is in the message
+            raise OSError(f"could not append the result to {out} ({e}); the result: {json.dumps(result)}") from None
     return (result, wrapped, hist) if return_model else result
+
+
+def check_writable(out: str | None = None, save: str | None = None) -> None:
+    """Raise now, before training, if the results log `out` cannot be appended to or the checkpoint folder
+    `save` cannot be written."""
+    import tempfile
+    from pathlib import Path
+
+    for path, what, folder in ((out, "results log (--out)", False), (save, "checkpoint folder (--save)", True)):
+        if path is None:
+            continue
+        target = Path(path) if folder else Path(path).parent
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            if folder:
+                tempfile.TemporaryFile(dir=target).close()
+            else:
+                open(path, "a").close()
+        except OSError as e:
+            raise ValueError(f"the {what} {path} cannot be written ({e.strerror or e}): pick another path; "
+                             "nothing was trained") from None
 
 
 def warm_start(base, config, folder):
@@ -310,6 +338,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--out", default=None, help="also append each JSON line to this results log (read it with "
                        "ptutor.data.read_jsonl)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--debug", action="store_true", help="on an error, show the Python traceback too")
         if method is not None:
             _add_method_flags(p, method)
     return parser
@@ -355,15 +384,25 @@ def main(argv=None) -> int:
     lrs = args.lr or [None]
     if len(lrs) > 1 and not args.dev:
         raise SystemExit("error: a learning-rate sweep (several --lr values) picks on dev: add --dev FILE")
-    for lr in lrs:
-        result = run(args.task, args.method, args.model, args.train, args.test, args.dev, minutes=args.minutes,
-                     steps=args.steps, seed=args.seed, lr=lr, batch_size=args.batch_size, max_length=args.max_length,
-                     train_limit=args.train_limit,
-                     warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every, device=args.device,
-                     save=args.save, out=args.out, start_from=args.start_from, progress=not args.quiet,
-                     **args.options)
-        print(json.dumps(result), flush=True)
+    try:
+        for lr in lrs:
+            run_and_print(args, lr)
+    except (ValueError, OSError, FloatingPointError, RuntimeError) as e:  # a user error: one line, exit status 2
+        if args.debug:
+            raise
+        print(f"error: {e} (--debug shows the traceback)", file=sys.stderr)
+        return 2
     return 0
+
+
+def run_and_print(args: argparse.Namespace, lr: float | None) -> None:
+    """One run of the command line at rate `lr`; its JSON line goes to stdout (and to --out)."""
+    result = run(args.task, args.method, args.model, args.train, args.test, args.dev, minutes=args.minutes,
+                 steps=args.steps, seed=args.seed, lr=lr, batch_size=args.batch_size, max_length=args.max_length,
+                 train_limit=args.train_limit, warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every,
+                 device=args.device, save=args.save, out=args.out, start_from=args.start_from,
+                 progress=not args.quiet, **args.options)
+    print(json.dumps(result), flush=True)
 
 
 def run_name(row: dict) -> str:

@@ -219,3 +219,30 @@ def test_gpu_step_time_script_runs_every_method_through_the_runner(capsys):
     assert all(r["steps"] == 2 and r["batch_size"] == 4 for r in rows)
     by_run = {r["run"]: r for r in rows}
     assert by_run["probe"]["trainable_params"] < by_run["pt2 (16)"]["trainable_params"] < by_run["ft"]["trainable_params"]
+
+
+def test_a_user_error_on_the_command_line_is_one_line_and_exit_status_2_traceback_with_debug(tmp_path):
+    bad = tmp_path / "bad.conll"
+    bad.write_bytes(b"Paris B-LOC\n\xff O\n")
+    out = cli("ner", "--method", "probe", "--model", "tiny-bert", "--train", str(bad), "--test", str(bad),
+              "--steps", "1", "--quiet")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "bad.conll:2: not UTF-8" in out.stderr
+    out = cli("ner", "--method", "probe", "--model", "tiny-bert", "--train", str(bad), "--test", str(bad),
+              "--steps", "1", "--quiet", "--debug")
+    assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_an_unwritable_output_path_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for kwargs, what in (({"out": str(blocker / "log.jsonl")}, "results log"),
+                         ({"save": str(blocker / "ckpt")}, "checkpoint folder")):
+        with pytest.raises(ValueError, match=f"{what} .* cannot be written.*nothing was trained"):
+            run("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), steps=1, **kwargs)
+
+
+def test_a_max_length_that_leaves_no_labelled_token_is_named_not_a_nan():
+    rows = [{"input": "name[Aromi] | food[Thai]", "target": "Aromi serves Thai food."}] * 4
+    with pytest.raises(ValueError, match="no training example keeps a labelled token within max_length=2"):
+        run("gen", "pt2", "tiny-llama", rows, rows, steps=1, max_length=2)
