@@ -91,7 +91,8 @@ def _backbone(task: Task, model, seed: int, dtype):
 def run(task: str | Task, method: str, model, train, test, dev=None, minutes: float | None = None,
         steps: int | None = None, seed: int = 0, *, lr: float | None = None, batch_size: int | None = None,
         max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06,
-        schedule: str = "linear", eval_every: int | None = None, device: str | None = None,
+        schedule: str = "linear", eval_every: int | None = None, head_lr: float | None = None,
+        device: str | None = None,
         dtype: torch.dtype = torch.float32, save: str | None = None, out: str | None = None,
         start_from: str | None = None, progress: bool = False, return_model: bool = False, **options):
     """Train `method` on `task` with backbone `model` (a preset name or a loaded (model, tokenizer)) and
@@ -100,7 +101,8 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     Budget: `minutes` and/or `steps` (neither: 3 minutes). `train_limit` trains on a seeded
     random sample of that many training items (a low-resource setting, or a learning curve).
     `start_from` is a checkpoint folder of the same method (from `save`) whose weights replace the method's own
-    initialisation: a prefix trained on other tasks as the start of this one (transfer).
+    initialisation: a prefix trained on other tasks as the start of this one (transfer). `head_lr` gives a trained
+    task head a peak rate of its own (ptutor.train.with_head_rate).
     Other keyword arguments are the method's options (e.g. num_virtual_tokens=16). Returns one stamped dict, or with
     return_model=True the triple (dict, trained model, training History); `out` appends the
     dict to a JSON-lines results log.
@@ -112,7 +114,8 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     if minutes is None and steps is None:
         minutes = DEFAULT_MINUTES
     train_config = TrainConfig(lr=lr or config.lr_for(task.name), steps=steps, minutes=minutes, warmup=warmup,
-                               schedule=schedule, seed=seed, progress=progress, eval_every=eval_every)
+                               schedule=schedule, seed=seed, progress=progress, eval_every=eval_every,
+                               head_lr=head_lr)
     train_items = load_items(task, train, "training")
     task.learn(train_items)  # e.g. the NER label set, before dev and test are read (their tags are checked)
     if train_limit is not None:
@@ -160,6 +163,8 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
               "started_at": started_at, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if start_from:
         result["start_from"] = str(start_from)
+    if head_lr is not None:
+        result["head_lr"] = head_lr
     if hist.evals:
         result.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
         if len(hist.evals) > 1:  # a learning curve: dev scores and loss against steps and training seconds
@@ -331,6 +336,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--warmup", type=float, default=0.06)
         p.add_argument("--schedule", default="linear", choices=["linear", "constant"])
         p.add_argument("--eval-every", type=positive(int), default=None, help="also score dev every N steps")
+        p.add_argument("--head-lr", type=positive(float), default=None,
+                       help="a peak learning rate of its own for the trained task head (default: --lr)")
         p.add_argument("--device", default=None)
         p.add_argument("--save", default=None, help="folder to save the trained method in")
         p.add_argument("--start-from", default=None, help="a checkpoint folder (from --save) of the same method to "
@@ -400,7 +407,7 @@ def run_and_print(args: argparse.Namespace, lr: float | None) -> None:
     result = run(args.task, args.method, args.model, args.train, args.test, args.dev, minutes=args.minutes,
                  steps=args.steps, seed=args.seed, lr=lr, batch_size=args.batch_size, max_length=args.max_length,
                  train_limit=args.train_limit, warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every,
-                 device=args.device, save=args.save, out=args.out, start_from=args.start_from,
+                 head_lr=args.head_lr, device=args.device, save=args.save, out=args.out, start_from=args.start_from,
                  progress=not args.quiet, **args.options)
     print(json.dumps(result), flush=True)
 

@@ -55,6 +55,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     mixed_precision: bool | None = None  # None: on for cuda, off elsewhere
     eval_every: int | None = None  # call eval_fn every N steps (and at the end)
+    head_lr: float | None = None  # a peak rate of its own for a trained task head (None: the same lr)
     seed: int | None = 0  # fit seeds python/torch with it before step 1 (None: leave the RNGs as they are)
     progress: bool = True
     start_step: int = 0  # resuming: steps already done, so the LR schedule continues where it stopped
@@ -117,6 +118,27 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def with_head_rate(model: torch.nn.Module, groups: list[dict], head_lr: float) -> list[dict]:
+    """The optimizer groups with the trained task head (classifier/score) moved into a group at `head_lr`.
+
+    A new head starts random and wants a large rate, while low-rank or full updates of the backbone
+    diverge at that rate: one rate for both can leave the head stuck predicting the majority tag."""
+    from .arch import task_head_name
+
+    base = getattr(model, "base", model)
+    name = task_head_name(base)
+    head = {id(p) for p in getattr(base, name).parameters() if p.requires_grad} if name else set()
+    if not head:
+        raise ValueError("head_lr was given, but the model trains no task head (a language model, or train_head=False)")
+    rest = [{**g, "params": [p for p in g["params"] if id(p) not in head]} for g in groups]
+    return [g for g in rest if g["params"]] + [{"params": [p for p in params_of(groups) if id(p) in head],
+                                                "lr": head_lr}]
+
+
+def params_of(groups: list[dict]):
+    return [p for g in groups for p in g["params"]]
+
+
 def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.device | None = None,
         eval_fn=None, optimizer: torch.optim.Optimizer | None = None,
         scaler: torch.amp.GradScaler | None = None) -> History:
@@ -137,6 +159,8 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
         raise ValueError("No parameter has requires_grad=True: nothing to train. "
                          "Did you load an adapter for inference only? (see ptutor.checkpoint.load(..., trainable=True))")
     groups = model.param_groups(config.lr) if hasattr(model, "param_groups") else [{"params": params}]
+    if config.head_lr is not None:
+        groups = with_head_rate(model, groups, config.head_lr)
     optimizer = optimizer or torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])

@@ -230,3 +230,20 @@ def test_a_checkpoint_does_not_depend_on_where_the_backbone_cache_lives(tmp_path
     text = "".join(p.read_text() for p in (tmp_path / "ckpt").glob("*.json"))
     assert str(tmp_path) not in text
     assert "tiny-bert" in json.dumps(checkpoint.describe_base(base))  # the preset still identifies the base
+
+
+def test_head_lr_puts_the_task_head_alone_in_a_group_at_its_own_rate():
+    from ptutor.methods import inject
+    from ptutor.methods.lora import LoraConfig
+    from ptutor.train import with_head_rate
+
+    base, _ = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS, with_tokenizer=False)
+    model = inject(base, LoraConfig(r=2))
+    groups = with_head_rate(model, model.param_groups(1e-3), 3e-2)
+    head = {id(p) for p in base.classifier.parameters()}
+    assert [g["lr"] for g in groups] == [1e-3, 3e-2]
+    assert {id(p) for p in groups[1]["params"]} == head and not head & {id(p) for p in groups[0]["params"]}
+    assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in model.parameters())
+    lm = inject(load_backbone("tiny-llama", "causal-lm", with_tokenizer=False)[0], LoraConfig(r=2))
+    with pytest.raises(ValueError, match="trains no task head"):
+        with_head_rate(lm, lm.param_groups(1e-3), 3e-2)
