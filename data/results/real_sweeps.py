@@ -2,6 +2,9 @@
 
     python data/results/real_sweeps.py ner              # WNUT-17, minilm, 3 minutes a run
     python data/results/real_sweeps.py ner --methods ft,pt2,lora --seeds 0,1
+    python data/results/real_sweeps.py ner --methods lora --seeds 2 --lrs 0.001        # a third seed at the pick
+    python data/results/real_sweeps.py ner --methods lora --lrs 1e-3,3e-3 --head-lr 0.03 \
+        --log data/results/wnut17_recipes_3min.jsonl                                     # a recipe, in its own log
 
 Each (method, rate, seed) is one `python -m ptutor.experiments TASK ...` child process with one torch thread,
 two at a time, scored on dev (every EVAL_EVERY steps: the learning curve) and on test, appended to the task's
@@ -45,9 +48,11 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--lrs", default=None, help="override the grid (comma-separated), e.g. to extend it")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--log", default=None, help="another log (e.g. for recipe runs, so they do not enter the pick)")
+    p.add_argument("--head-lr", default=None, help="passed on to the runner")
     args = p.parse_args(argv)
     s = SETTINGS[args.task]
-    log = ROOT / s["log"]
+    log = ROOT / (args.log or s["log"])
     done = logged(log)
     jobs = []
     for seed in [int(x) for x in args.seeds.split(",")]:
@@ -55,28 +60,33 @@ def main(argv=None) -> int:
             grid = [float(x) for x in args.lrs.split(",")] if args.lrs else s["grids"][method]
             jobs += [(method, lr, seed) for lr in grid if (method, lr, seed) not in done]
     print(f"{len(jobs)} runs to go ({len(done)} in {log.name})", flush=True)
-    data = ROOT / s["data"]
+    extra = ["--head-lr", args.head_lr] if args.head_lr else []
+    return 0 if run_jobs(args.task, [(m, lr, seed, log, extra) for m, lr, seed in jobs], args.workers) else 1
 
-    def one(job):
-        method, lr, seed = job
-        cmd = [sys.executable, "-m", "ptutor.experiments", args.task, "--method", method, "--model", s["model"],
-               "--train", f"{data}/train.{s['ext']}", "--dev", f"{data}/dev.{s['ext']}",
-               "--test", f"{data}/test.{s['ext']}", "--minutes", str(s["minutes"]), "--seed", str(seed),
-               "--lr", f"{lr:g}", "--eval-every", str(s["eval_every"]), "--quiet", "--out", str(log),
-               *s.get("options", {}).get(method, [])]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-        if proc.returncode:
-            print(f"{method} lr {lr:g} seed {seed} FAILED:\n{proc.stderr[-1500:]}", flush=True)
-            return False
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{method} lr {lr:g} seed {seed}: dev {r.get('dev_' + r['metric'])} test {r['primary']} "
-              f"steps {r['steps']}", flush=True)
-        return True
 
-    with ThreadPoolExecutor(args.workers) as pool:
-        ok = list(pool.map(one, jobs))
-    return 0 if all(ok) else 1
+def run_one(task: str, method: str, lr: float, seed: int, log: Path, extra: list[str]) -> bool:
+    """One child run appended to `log`; prints its dev and test score."""
+    s, data = SETTINGS[task], ROOT / SETTINGS[task]["data"]
+    cmd = [sys.executable, "-m", "ptutor.experiments", task, "--method", method, "--model", s["model"],
+           "--train", f"{data}/train.{s['ext']}", "--dev", f"{data}/dev.{s['ext']}",
+           "--test", f"{data}/test.{s['ext']}", "--minutes", str(s["minutes"]), "--seed", str(seed),
+           "--lr", f"{lr:g}", "--eval-every", str(s["eval_every"]), "--quiet", "--out", str(log),
+           *s.get("options", {}).get(method, []), *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if proc.returncode:
+        print(f"{method} lr {lr:g} seed {seed} FAILED:\n{proc.stderr[-1500:]}", flush=True)
+        return False
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"{method} lr {lr:g} seed {seed} {' '.join(extra)}: dev {r.get('dev_' + r['metric'])} test {r['primary']} "
+          f"steps {r['steps']}", flush=True)
+    return True
+
+
+def run_jobs(task: str, jobs: list[tuple], workers: int = 2) -> bool:
+    """Run (method, lr, seed, log, extra) jobs, `workers` at a time, one torch thread each."""
+    with ThreadPoolExecutor(workers) as pool:
+        return all(pool.map(lambda job: run_one(task, *job), jobs))
 
 
 if __name__ == "__main__":
