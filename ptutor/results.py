@@ -10,6 +10,8 @@ the book and in the commands reads logs through these functions, so one rule dec
 """
 from __future__ import annotations
 
+import json
+
 COLUMN_TITLES = {"f1": "F1", "bleu": "BLEU", "rouge_l": "ROUGE-L", "mentions_all": "states all values",
                  "tokens_per_second": "tokens/s"}  # how tables name each metric
 DIGITS = {"bleu": 1, "rouge_l": 1}  # BLEU and ROUGE-L are 0-100 numbers; F1 and shares are 0-1
@@ -81,6 +83,29 @@ def picked_runs(rows: list[dict], methods: list[str] | None = None) -> dict[str,
     """For each method (in log order), its runs at the picked rate: the benchmark runs."""
     methods = methods or list(dict.fromkeys(r["method"] for r in rows))
     return {m: by_lr(rows, m)[pick_lr(rows, m)] for m in methods}
+
+
+def setting(run: dict) -> tuple:
+    """What a run's setting is, the seed aside: method, rate, head rate and the method's options (derived
+    fields such as the token ids an initialisation drew are not options)."""
+    config = {k: v for k, v in run["config"].items() if k not in ("method", "anchor_ids")}
+    return run["method"], run["lr"], run.get("head_lr"), json.dumps(config, sort_keys=True)
+
+
+def best_setting(rows: list[dict], method: str, seeds: tuple[int, ...] = (0, 1)) -> list[dict]:
+    """The runs of `method`'s best setting among all in `rows` (rates, head rates, options), picked on the mean
+    dev score over `seeds`, never on test: each method at its best, however many recipes it was given."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["method"] == method:
+            groups.setdefault(setting(r), []).append(r)
+
+    def score(runs):
+        dev = [dev_score(r) for r in runs if r["seed"] in seeds and dev_score(r) is not None]
+        return mean(dev) if len(dev) == len(seeds) else float("-inf")
+    if not groups or max(map(score, groups.values())) == float("-inf"):
+        raise ValueError(f"no setting of {method!r} has dev scores for seeds {list(seeds)}")
+    return max(groups.values(), key=score)
 
 
 def sweep_table(rows: list[dict], titles: dict[str, str] | None = None) -> str:
