@@ -159,7 +159,8 @@ def plot_curves(runs: dict[str, list[dict]], x: str = "step", y: str | None = No
         for j, r in enumerate(rs):
             pts = [(p[x], p[key]) for p in r.get("curve", []) if p.get(key) is not None]
             if pts:
-                ax.plot(*zip(*pts), color=color, alpha=0.35, lw=1, label=titles.get(method, method) if j == 0 else None)
+                ax.plot(*zip(*pts), color=color, alpha=0.8, lw=1.2, marker="o", ms=3,
+                        label=titles.get(method, method) if j == 0 else None)
     ax.set_xlabel("training steps" if x == "step" else "training seconds")
     ax.set_ylabel(y or "dev score")
     ax.grid(alpha=0.3)
