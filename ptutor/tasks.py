@@ -89,10 +89,11 @@ class NerTask(Task):
         return encode_ner(items, tokenizer, self.labels_for(items), max_length=max_length or self.max_length)
 
     def evaluate(self, model, items, tokenizer, *, max_length=None, batch_size=64, **_):
-        labels = self.labels or model_labels(model)
-        if labels is None:
-            raise ValueError("which tag does each output of the model mean? Pass NerTask(labels=[...]) or load the "
-                             "model with labels=[...] (its config.id2label)")
+        labels = self.labels or model_labels(model) or self.labels_for(items)  # the last: the items' own set
+        count = getattr(getattr(getattr(model, "base", model), "config", None), "num_labels", None)
+        if count is not None and count != len(labels):
+            raise ValueError(f"the model has {count} outputs but the label set has {len(labels)} ({labels}): pass "
+                             "NerTask(labels=[...]) with the model's labels, or call task.learn(train_items) first")
         rows = encode_ner(items, tokenizer, labels, max_length=max_length or self.max_length)
         # truncated words stay in the gold set (word_tags)
         return evaluate_ner(model, rows, labels, pad_id=tokenizer.pad_token_id, batch_size=batch_size,

@@ -113,3 +113,12 @@ def test_every_wnut17_sentence_keeps_one_label_per_word():
         sents = read_conll(WNUT / f"{split}.conll", labels=WNUT17_LABELS)
         rows = encode_ner(sents, tok, WNUT17_LABELS, max_length=512)
         assert all(sum(l != -100 for l in r["labels"]) == len(s.tokens) for r, s in zip(rows, sents))
+
+
+def test_evaluating_a_model_whose_outputs_do_not_match_the_label_set_is_an_error():
+    from ptutor.backbones import load_backbone
+
+    model, tok = load_backbone("tiny-bert", "token-classification", num_labels=9)  # outputs without tag names
+    wnut = read_conll(WNUT / "dev.conll", labels=None)[:4]
+    with pytest.raises(ValueError, match="9 outputs but the label set has 13"):
+        NerTask().evaluate(model, wnut, tok)
