@@ -90,7 +90,7 @@ class NerTask(Task):
 
     def evaluate(self, model, items, tokenizer, *, max_length=None, batch_size=64, **_):
         labels = self.labels or model_labels(model) or self.labels_for(items)  # the last: the items' own set
-        count = getattr(getattr(getattr(model, "base", model), "config", None), "num_labels", None)
+        count = getattr(base_config(model), "num_labels", None)
         if count is not None and count != len(labels):
             raise ValueError(f"the model has {count} outputs but the label set has {len(labels)} ({labels}): pass "
                              "NerTask(labels=[...]) with the model's labels, or call task.learn(train_items) first")
@@ -100,9 +100,14 @@ class NerTask(Task):
                             word_tags=[s.tags for s in items])
 
 
+def base_config(model):
+    """The transformers config of a model, or of the base inside a method wrapper (None for a bare module)."""
+    return getattr(getattr(model, "base", model), "config", None)
+
+
 def model_labels(model) -> list[str] | None:
     """The tag names of a token-classification model's outputs (config.id2label), if it was given real ones."""
-    config = getattr(getattr(model, "base", model), "config", None)
+    config = base_config(model)
     names = [getattr(config, "id2label", {}).get(i) for i in range(getattr(config, "num_labels", 0))]
     return names if names and all(n and not n.startswith("LABEL_") for n in names) else None
 

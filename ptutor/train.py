@@ -131,12 +131,8 @@ def with_head_rate(model: torch.nn.Module, groups: list[dict], head_lr: float) -
     if not head:
         raise ValueError("head_lr was given, but the model trains no task head (a language model, or train_head=False)")
     rest = [{**g, "params": [p for p in g["params"] if id(p) not in head]} for g in groups]
-    return [g for g in rest if g["params"]] + [{"params": [p for p in params_of(groups) if id(p) in head],
-                                                "lr": head_lr}]
-
-
-def params_of(groups: list[dict]):
-    return [p for g in groups for p in g["params"]]
+    head_group = {"params": [p for g in groups for p in g["params"] if id(p) in head], "lr": head_lr}
+    return [g for g in rest if g["params"]] + [head_group]
 
 
 def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.device | None = None,
