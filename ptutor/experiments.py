@@ -23,9 +23,11 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 import typing
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
@@ -183,9 +185,6 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
 def check_writable(out: str | None = None, save: str | None = None) -> None:
     """Raise now, before training, if the results log `out` cannot be appended to or the checkpoint folder
     `save` cannot be written."""
-    import tempfile
-    from pathlib import Path
-
     for path, what, folder in ((out, "results log (--out)", False), (save, "checkpoint folder (--save)", True)):
         if path is None:
             continue

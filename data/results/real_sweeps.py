@@ -20,6 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from ptutor.data import read_jsonl  # noqa: E402
+from ptutor.methods import METHODS  # noqa: E402
 SETTINGS = {
     "ner": {"model": "minilm", "data": "data/wnut17", "ext": "conll", "minutes": 3.0, "eval_every": 75,
             "log": "data/results/wnut17_sweep_3min.jsonl",
@@ -35,10 +38,22 @@ SETTINGS = {
 }
 
 
-def logged(log: Path) -> set:
+def logged(log: Path, extra: list[str]) -> set:
+    """(method, lr, seed) of the runs in `log` made with exactly this setting: the same head rate, and every
+    option at the value `extra` gives it (`--option value`) or else at the method's default. A run of another
+    setting at the same rate and seed does not count as done."""
     if not log.exists():
         return set()
-    return {(r["method"], r["lr"], r["seed"]) for r in map(json.loads, log.read_text().splitlines()) if r}
+    flags = dict(zip(extra[::2], extra[1::2]))
+    head = float(flags.pop("--head-lr")) if "--head-lr" in flags else None
+    given = {k[2:].replace("-", "_"): v.lower() for k, v in flags.items()}
+
+    def same(r):
+        expected = {k: str(v).lower() for k, v in METHODS[r["method"]].config_class().to_dict().items()}
+        expected.update(given)
+        return r.get("head_lr") == head and all(str(v).lower() == expected.get(k) for k, v in r["config"].items()
+                                                if k not in ("method", "anchor_ids"))
+    return {(r["method"], r["lr"], r["seed"]) for r in read_jsonl(log) if same(r)}
 
 
 def main(argv=None) -> int:
@@ -53,14 +68,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     s = SETTINGS[args.task]
     log = ROOT / (args.log or s["log"])
-    done = logged(log)
+    extra = ["--head-lr", args.head_lr] if args.head_lr else []
+    done = logged(log, extra)
     jobs = []
     for seed in [int(x) for x in args.seeds.split(",")]:
         for method in args.methods.split(","):
             grid = [float(x) for x in args.lrs.split(",")] if args.lrs else s["grids"][method]
             jobs += [(method, lr, seed) for lr in grid if (method, lr, seed) not in done]
-    print(f"{len(jobs)} runs to go ({len(done)} in {log.name})", flush=True)
-    extra = ["--head-lr", args.head_lr] if args.head_lr else []
+    print(f"{len(jobs)} runs to go ({len(done)} of this setting in {log.name})", flush=True)
     return 0 if run_jobs(args.task, [(m, lr, seed, log, extra) for m, lr, seed in jobs], args.workers) else 1
 
 
