@@ -149,3 +149,66 @@ def test_bitsandbytes_4bit_lora_trains_on_cuda():
         opt.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def _offline_backbone(name):
+    """The offline backbone's folder, or a skip that says how to get it."""
+    from ptutor.backbones import ArtifactError, model_dir
+
+    try:
+        return model_dir(name)
+    except ArtifactError as e:
+        pytest.skip(f"{name} is not installed here: {str(e).splitlines()[-1]}")
+
+
+def test_minilm_on_wnut17_trains_on_cuda_through_the_runner():
+    """The book's runner on the real backbone and the real data, on cuda: the row says where it ran."""
+    from pathlib import Path
+
+    from ptutor.data import read_conll
+    from ptutor.experiments import run
+
+    _offline_backbone("minilm")
+    data = Path(__file__).resolve().parents[1] / "data" / "wnut17"
+    train, dev = read_conll(data / "train.conll")[:512], read_conll(data / "dev.conll")[:128]
+    row = run("ner", "pt2", "minilm", train, dev, steps=40, lr=3e-2, device="cuda")
+    assert row["device"].startswith("cuda") and row["steps"] == 40
+    assert row["peak_mb"] > 0 and 0 <= row["f1"] <= 1
+
+
+def test_smollm2_prefix_generation_with_the_cache_on_cuda_equals_the_no_cache_loop():
+    """Deep prompts through past_key_values on the real causal LM: the cached and the uncached loop agree."""
+    _offline_backbone("smollm2-135m")
+    base, tok = load_backbone("smollm2-135m", "causal-lm")
+    torch.manual_seed(0)
+    model = inject(base, PrefixConfig(num_virtual_tokens=8)).to(CUDA).eval()
+    ids = tok("name[The Eagle], food[French] ->", return_tensors="pt").input_ids.to(CUDA)
+    kw = dict(max_new_tokens=12, do_sample=False, pad_token_id=tok.eos_token_id)
+    cached = model.generate(input_ids=ids, **kw)
+    assert torch.equal(cached, model.generate(input_ids=ids, use_cache=False, **kw))
+    with torch.autocast("cuda", dtype=torch.bfloat16):  # mixed precision decodes too
+        assert model.generate(input_ids=ids, **kw).shape == cached.shape
+
+
+def test_accelerate_launch_runs_a_one_gpu_shootout(tmp_path):
+    """The README's `accelerate launch ... shootout` on one GPU: every run lands on cuda, once."""
+    import os
+    import subprocess
+    import sys
+
+    from ptutor.data import read_jsonl, write_conll
+    from test_training import toy_sentences
+
+    write_conll(toy_sentences(24), tmp_path / "train.conll")
+    write_conll(toy_sentences(8), tmp_path / "test.conll")
+    out = tmp_path / "shoot.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ptutor.experiments", "shootout", "--task",
+         "ner", "--model", "tiny-bert", "--train", str(tmp_path / "train.conll"), "--test", str(tmp_path / "test.conll"),
+         "--minutes", "0.02", "--methods", "probe,lora", "--seeds", "0", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_jsonl(out)
+    assert sorted(r["method"] for r in rows) == ["lora", "probe"]
+    assert all(r["device"].startswith("cuda") for r in rows), [r["device"] for r in rows]

@@ -10,12 +10,20 @@ Each (method, rate, seed) is one `python -m ptutor.experiments TASK ...` child p
 two at a time, scored on dev (every EVAL_EVERY steps: the learning curve) and on test, appended to the task's
 log. The rate is picked on the mean dev score over seeds (ptutor.results.pick_lr); the test scores of the runs at
 the picked rate are the benchmark. Runs already in the log are skipped, so an interrupted sweep goes on.
+
+    python data/results/real_sweeps.py gen --match-steps --device cuda --workers 12 --deadline 6
+
+--match-steps gives each run, instead of the time budget, the number of steps its method reaches in that budget
+on the CPU (`cpu_steps`: its median speed in the logged CPU runs), so a GPU can run the CPU benchmark's training
+in seconds: same data order, same schedule, fp32, same step count. Those runs go to the task's `steps_log`.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,17 +33,38 @@ from ptutor.data import read_jsonl  # noqa: E402
 from ptutor.methods import METHODS  # noqa: E402
 SETTINGS = {
     "ner": {"model": "minilm", "data": "data/wnut17", "ext": "conll", "minutes": 3.0, "eval_every": 75,
-            "log": "data/results/wnut17_sweep_3min.jsonl",
+            "log": "data/results/wnut17_sweep_3min.jsonl", "steps_log": "data/results/wnut17_sweep_steps.jsonl",
             "grids": {"ft": [5e-5, 1e-4, 2e-4, 5e-4], "pt2": [1e-2, 3e-2, 1e-1, 3e-1],
                       "lora": [5e-4, 1e-3, 3e-3, 1e-2], "pt": [1e-2, 3e-2, 1e-1, 3e-1],
                       "ptv1": [3e-3, 1e-2, 3e-2, 1e-1], "probe": [3e-3, 1e-2, 3e-2, 1e-1],
                       "bitfit": [3e-3, 1e-2, 3e-2, 1e-1], "adapter": [3e-4, 1e-3, 3e-3, 1e-2],
                       "qlora": [1e-3, 3e-3, 1e-2, 3e-2], "pt2lora": [1e-2, 3e-2, 1e-1, 3e-1]}},
     "gen": {"model": "smollm2-135m", "data": "data/e2e", "ext": "jsonl", "minutes": 10.0, "eval_every": 40,
-            "log": "data/results/e2e_sweep_10min.jsonl",
-            "grids": {"ft": [3e-5, 1e-4, 3e-4], "pt2": [3e-2, 1e-1, 3e-1], "lora": [1e-3, 3e-3, 1e-2]},
+            "log": "data/results/e2e_sweep_10min.jsonl", "steps_log": "data/results/e2e_sweep_steps.jsonl",
+            "grids": {"ft": [3e-5, 1e-4, 3e-4], "pt2": [3e-2, 1e-1, 3e-1], "lora": [1e-3, 3e-3, 1e-2],
+                      "pt": [1e-1, 3e-1, 1.0], "bitfit": [3e-3, 1e-2, 3e-2], "adapter": [3e-4, 1e-3, 3e-3],
+                      "qlora": [3e-3, 1e-2, 3e-2]},
             "options": {"bitfit": ["--add-biases", "true"]}},
 }
+
+
+RATES_LOG = ROOT / "data/results/cpu_step_rates.jsonl"  # short CPU runs that only measure each method's speed
+
+
+def cpu_steps(task: str, method: str) -> int:
+    """The steps `method` reaches in the task's CPU time budget: the budget over its median step time in the task's
+    logged CPU runs with one torch thread. A run's median step leaves out the first, slow one, so a 30-second speed
+    run predicts a long one; it leaves out the batching between steps too, so it predicts about 5 % more steps than
+    the CPU makes (WNUT-17: fine-tuning 176 against a median of 168 in nine 3-minute runs; P-Tuning v2 297 / 283)."""
+    s = SETTINGS[task]
+    rows = [r for log in (ROOT / s["log"], RATES_LOG) if log.exists() for r in read_jsonl(log)]
+    speeds = [1 / r["step_seconds"] for r in rows
+              if r["task"] == task and r["method"] == method and r["model"] == s["model"] and r["device"] == "cpu"
+              and r.get("hardware", {}).get("torch_threads") == 1]
+    if not speeds:
+        raise SystemExit(f"no logged CPU run of {method} on {task} to match its steps: run it once on the CPU "
+                         f"(e.g. --minutes 1 --out {RATES_LOG.relative_to(ROOT)})")
+    return round(statistics.median(speeds) * s["minutes"] * 60)
 
 
 def logged(log: Path, extra: list[str]) -> set:
@@ -65,9 +94,13 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--log", default=None, help="another log (e.g. for recipe runs, so they do not enter the pick)")
     p.add_argument("--head-lr", default=None, help="passed on to the runner")
+    p.add_argument("--match-steps", action="store_true", help="train each run for the steps its method reaches in "
+                   "the CPU time budget (cpu_steps) instead of for the time; logged in the task's steps_log")
+    p.add_argument("--device", default=None, help="passed on to the runner (e.g. cuda, with --match-steps)")
+    p.add_argument("--deadline", type=float, default=None, help="start no run after this many minutes")
     args = p.parse_args(argv)
     s = SETTINGS[args.task]
-    log = ROOT / (args.log or s["log"])
+    log = ROOT / (args.log or s["steps_log" if args.match_steps else "log"])
     extra = ["--head-lr", args.head_lr] if args.head_lr else []
     done = logged(log, extra)
     jobs = []
@@ -76,15 +109,24 @@ def main(argv=None) -> int:
             grid = [float(x) for x in args.lrs.split(",")] if args.lrs else s["grids"][method]
             jobs += [(method, lr, seed) for lr in grid if (method, lr, seed) not in done]
     print(f"{len(jobs)} runs to go ({len(done)} of this setting in {log.name})", flush=True)
-    return 0 if run_jobs(args.task, [(m, lr, seed, log, extra) for m, lr, seed in jobs], args.workers) else 1
+    budgets = {}
+    for method, _, _ in jobs:
+        if args.match_steps and method not in budgets:
+            budgets[method] = ["--steps", str(cpu_steps(args.task, method))]
+            print(f"{method}: {budgets[method][1]} steps (its speed in the CPU runs x {s['minutes']:g} min)")
+    device = ["--device", args.device] if args.device else []
+    jobs = [(m, lr, seed, log, budgets.get(m, []) + device + extra) for m, lr, seed in jobs]
+    return 0 if run_jobs(args.task, jobs, args.workers, args.deadline) else 1
 
 
 def run_one(task: str, method: str, lr: float, seed: int, log: Path, extra: list[str]) -> bool:
-    """One child run appended to `log`; prints its dev and test score."""
+    """One child run appended to `log`; prints its dev and test score. `extra` flags come last, so a
+    `--steps N` there replaces the time budget."""
     s, data = SETTINGS[task], ROOT / SETTINGS[task]["data"]
+    budget = [] if "--steps" in extra else ["--minutes", str(s["minutes"])]
     cmd = [sys.executable, "-m", "ptutor.experiments", task, "--method", method, "--model", s["model"],
            "--train", f"{data}/train.{s['ext']}", "--dev", f"{data}/dev.{s['ext']}",
-           "--test", f"{data}/test.{s['ext']}", "--minutes", str(s["minutes"]), "--seed", str(seed),
+           "--test", f"{data}/test.{s['ext']}", *budget, "--seed", str(seed),
            "--lr", f"{lr:g}", "--eval-every", str(s["eval_every"]), "--quiet", "--out", str(log),
            *s.get("options", {}).get(method, []), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -98,10 +140,18 @@ def run_one(task: str, method: str, lr: float, seed: int, log: Path, extra: list
     return True
 
 
-def run_jobs(task: str, jobs: list[tuple], workers: int = 2) -> bool:
-    """Run (method, lr, seed, log, extra) jobs, `workers` at a time, one torch thread each."""
+def run_jobs(task: str, jobs: list[tuple], workers: int = 2, deadline: float | None = None) -> bool:
+    """Run (method, lr, seed, log, extra) jobs, `workers` at a time, one torch thread each; with a `deadline`
+    (minutes), a job not started by then is skipped and reported (a rerun picks it up)."""
+    start = time.monotonic()
+
+    def one(job):
+        if deadline is not None and time.monotonic() - start > deadline * 60:
+            print(f"{job[0]} lr {job[1]:g} seed {job[2]}: not started (deadline)", flush=True)
+            return True
+        return run_one(task, *job)
     with ThreadPoolExecutor(workers) as pool:
-        return all(pool.map(lambda job: run_one(task, *job), jobs))
+        return all(pool.map(one, jobs))
 
 
 if __name__ == "__main__":
