@@ -67,10 +67,10 @@ def cpu_steps(task: str, method: str) -> int:
     return round(statistics.median(speeds) * s["minutes"] * 60)
 
 
-def logged(log: Path, extra: list[str]) -> set:
+def logged(log: Path, extra: list[str], options: dict | None = None) -> set:
     """(method, lr, seed) of the runs in `log` made with exactly this setting: the same head rate, and every
-    option at the value `extra` gives it (`--option value`) or else at the method's default. A run of another
-    setting at the same rate and seed does not count as done."""
+    option at the value `extra` (or the method's entry in `options`) gives it (`--option value`) or else at the
+    method's default. A run of another setting at the same rate and seed does not count as done."""
     if not log.exists():
         return set()
     flags = dict(zip(extra[::2], extra[1::2]))
@@ -79,6 +79,8 @@ def logged(log: Path, extra: list[str]) -> set:
 
     def same(r):
         expected = {k: str(v).lower() for k, v in METHODS[r["method"]].config_class().to_dict().items()}
+        own = (options or {}).get(r["method"], [])
+        expected.update({k[2:].replace("-", "_"): v.lower() for k, v in zip(own[::2], own[1::2])})
         expected.update(given)
         return r.get("head_lr") == head and all(str(v).lower() == expected.get(k) for k, v in r["config"].items()
                                                 if k not in ("method", "anchor_ids"))
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
     s = SETTINGS[args.task]
     log = ROOT / (args.log or s["steps_log" if args.match_steps else "log"])
     extra = ["--head-lr", args.head_lr] if args.head_lr else []
-    done = logged(log, extra)
+    done = logged(log, extra, s.get("options"))
     jobs = []
     for seed in [int(x) for x in args.seeds.split(",")]:
         for method in args.methods.split(","):
