@@ -42,8 +42,8 @@ SETTINGS = {
     "gen": {"model": "smollm2-135m", "data": "data/e2e", "ext": "jsonl", "minutes": 10.0, "eval_every": 40,
             "log": "data/results/e2e_sweep_10min.jsonl", "steps_log": "data/results/e2e_sweep_steps.jsonl",
             "grids": {"ft": [3e-5, 1e-4, 3e-4, 1e-3], "pt2": [3e-2, 1e-1, 3e-1], "lora": [1e-3, 3e-3, 1e-2, 3e-2],
-                      "pt": [1e-1, 3e-1, 1.0, 3.0], "bitfit": [3e-3, 1e-2, 3e-2, 1e-1],
-                      "adapter": [3e-4, 1e-3, 3e-3], "qlora": [3e-3, 1e-2, 3e-2]},
+                      "pt": [1e-1, 3e-1, 1.0, 3.0, 10.0], "bitfit": [3e-3, 1e-2, 3e-2, 1e-1],
+                      "adapter": [3e-4, 1e-3, 3e-3, 1e-2], "qlora": [3e-3, 1e-2, 3e-2]},
             "options": {"bitfit": ["--add-biases", "true"]}},
 }
 
