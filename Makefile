@@ -8,7 +8,7 @@ READY  := $(VENV)/.ptutor-ready
 # `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu` gets the small CPU build.
 TORCH_INDEX ?=
 
-.PHONY: book book-offline test unit notebooks lint install clean
+.PHONY: book book-offline test unit notebooks lint gpu-check install clean
 
 install: $(READY)
 
@@ -37,6 +37,13 @@ test: $(READY)
 
 unit: $(READY)
 	$(BIN)/python -m pytest tests -v -rs
+
+# on a machine with a CUDA GPU: every GPU path (cuda, mixed precision, bitsandbytes 4-bit, prefix generation with
+# the cache, the offline backbones, a one-GPU `accelerate launch` shoot-out); the log is kept for the record
+gpu-check: $(READY)
+	mkdir -p data/results/gpu
+	$(BIN)/python -m pytest tests/test_gpu.py -v -rs > data/results/gpu/gpu_check.log 2>&1; status=$$?; \
+	cat data/results/gpu/gpu_check.log; exit $$status
 
 lint: $(READY)
 	$(BIN)/ruff check ptutor tests book data

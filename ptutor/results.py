@@ -168,25 +168,29 @@ def plot_curves(runs: dict[str, list[dict]], x: str = "step", y: str | None = No
     return ax
 
 
-def benchmark_table(runs: dict[str, list[dict]], baseline: str = "ft", titles: dict[str, str] | None = None) -> str:
-    """Markdown: one row per method (its runs at its picked rate): rate, seeds, mean steps and step time, peak
-    memory, dev and test score over seeds, and the test score and step time relative to `baseline`."""
+def benchmark_table(runs: dict[str, list[dict]], baseline: str = "ft", titles: dict[str, str] | None = None,
+                    cost: bool = True) -> str:
+    """Markdown: one row per method (its runs at its picked rate): rate, seeds, mean steps, dev and test score over
+    seeds, the test score relative to `baseline`, and with `cost` the step time and peak memory (leave it off when
+    the runs were made on different machines, as in a step-matched log)."""
     titles = titles or {}
     metric = next(iter(runs.values()))[0]["metric"]
     base = runs.get(baseline)
-    head = ("| method | LR | trainable | steps | s/step | peak MB | dev | test |"
-            + (f" test / {titles.get(baseline, baseline)} | step / {titles.get(baseline, baseline)} |" if base else ""))
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if base else "")]
+    name = titles.get(baseline, baseline)
+    head = "| method | LR | trainable | steps |" + (" s/step | peak MB |" if cost else "") + " dev | test |"
+    head += (f" test / {name} |" + (f" step / {name} |" if cost else "")) if base else ""
+    lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     for m, rs in runs.items():
         test = [r["primary"] for r in rs]
         dev = [dev_score(r) for r in rs if dev_score(r) is not None]
-        line = (f"| {titles.get(m, m)} | {rs[0]['lr']:g} | {rs[0]['trainable_params']:,} | "
-                f"{mean([r['steps'] for r in rs]):.0f} | {mean([r['step_seconds'] for r in rs]):.3f} | "
-                f"{mean([r['peak_mb'] for r in rs]):,.0f} | {score_cell(dev, metric) if dev else '-'} | "
-                f"{score_cell(test, metric)} |")
+        line = f"| {titles.get(m, m)} | {rs[0]['lr']:g} | {rs[0]['trainable_params']:,} | {mean([r['steps'] for r in rs]):.0f} |"
+        if cost:
+            line += f" {mean([r['step_seconds'] for r in rs]):.3f} | {mean([r['peak_mb'] for r in rs]):,.0f} |"
+        line += f" {score_cell(dev, metric) if dev else '-'} | {score_cell(test, metric)} |"
         if base:
-            ratio = mean(test) / mean([r["primary"] for r in base])
-            step = mean([r["step_seconds"] for r in rs]) / mean([r["step_seconds"] for r in base])
-            line += f" {ratio:.2f} | {step:.2f} |"
+            line += f" {mean(test) / mean([r['primary'] for r in base]):.2f} |"
+            if cost:
+                step = mean([r["step_seconds"] for r in rs]) / mean([r["step_seconds"] for r in base])
+                line += f" {step:.2f} |"
         lines.append(line)
     return "\n".join(lines)
