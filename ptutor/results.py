@@ -55,14 +55,25 @@ def by_lr(rows: list[dict], method: str) -> dict[float, list[dict]]:
     return groups
 
 
+def pick_seeds(rows: list[dict], method: str) -> list[int]:
+    """The seeds a pick is made on: the largest set of seeds that at least two rates of the method share (all
+    rates' common seeds in a full sweep; the second seed of a sweep that gave only its best rates one). A rate
+    without all of them drops out of the pick, so no rate wins on a lucky extra seed."""
+    sets = [frozenset(r["seed"] for r in g) for g in by_lr(rows, method).values()]
+    if len(sets) == 1:
+        return sorted(sets[0])
+    shared = {a & b for i, a in enumerate(sets) for b in sets[i + 1:]}
+    return sorted(max(shared, key=lambda s: (len(s), [-x for x in sorted(s)])))
+
+
 def pick_lr(rows: list[dict], method: str, seeds: list[int] | None = None) -> float:
-    """The learning rate with the best mean dev score over seeds (only rates run with every seed in `seeds`,
-    default: the seeds that every rate of the method has, so no rate wins on a lucky extra seed)."""
+    """The learning rate with the best mean dev score over `seeds` (default `pick_seeds`), among the rates run
+    with every one of them."""
     groups = by_lr(rows, method)
     if not groups:
         raise ValueError(f"no runs of method {method!r} in the log")
     if seeds is None:
-        seeds = sorted(set.intersection(*({r["seed"] for r in g} for g in groups.values())))
+        seeds = pick_seeds(rows, method)
     scored = {}
     for lr, runs in groups.items():
         runs = [r for r in runs if r["seed"] in seeds]

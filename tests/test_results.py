@@ -1,7 +1,8 @@
 """ptutor.results: one rule for pooling seeds, picking a rate on dev, formatting and deciding a comparison."""
 import pytest
 
-from ptutor.results import (at_edge, curve_at, pick_lr, picked_runs, score_cell, spread, sweep_table, verdict)
+from ptutor.results import (at_edge, curve_at, pick_lr, pick_seeds, picked_runs, score_cell, spread, sweep_table,
+                            verdict)
 
 
 def run(method, lr, seed, dev, test=None, curve=None):
@@ -21,6 +22,15 @@ def test_the_rate_is_picked_on_the_mean_dev_score_over_seeds_not_on_one_lucky_se
 
 def test_an_extra_seed_at_one_rate_does_not_enter_the_pick_but_is_a_benchmark_run():
     assert [r["seed"] for r in picked_runs(LOG)["ft"]] == [0, 1, 2]
+
+
+def test_a_second_seed_at_the_two_best_rates_decides_between_them():
+    """Seed 0 at every rate, seed 1 only at the two best: the pick is made on seeds 0-1 among those two."""
+    rows = [run("pt", lr, 0, dev, 0.3) for lr, dev in ((1e-2, 0.40), (3e-2, 0.42), (1e-1, 0.20))]
+    rows += [run("pt", 1e-2, 1, 0.41, 0.3), run("pt", 3e-2, 1, 0.30, 0.3)]
+    assert pick_seeds(rows, "pt") == [0, 1]
+    assert pick_lr(rows, "pt") == 1e-2  # 0.405 against 0.36; seed 0 alone would take 3e-2
+    assert pick_seeds(rows[:3], "pt") == [0] and pick_lr(rows[:3], "pt") == 3e-2
 
 
 def test_a_pick_at_the_end_of_the_grid_is_flagged():
