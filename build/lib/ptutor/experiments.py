@@ -1,0 +1,482 @@
+"""One runner for every method on every task: load, inject, train, evaluate, stamp.
+
+From Python (what the chapters and scripts call):
+
+    result = ptutor.experiments.run("ner", "pt2", "minilm", "data/ner/train.conll", "data/ner/test.conll",
+                                    dev="data/ner/dev.conll", minutes=3, seed=0, num_virtual_tokens=16)
+
+From a shell (prints the same dict as one JSON line):
+
+    python -m ptutor.experiments ner --method pt2 --model minilm \
+        --train data/ner/train.conll --test data/ner/test.conll --minutes 3 --seed 0 --num-virtual-tokens 16
+
+Method options are the fields of the method's config, scoped to that method: `--help`
+after `--method M` lists M's options with their defaults, and an option of another
+method is an error. `--lr 1e-3,3e-3,1e-2` (several values) runs a learning-rate sweep
+and needs `--dev`; `best_lr(rows)` picks the winner on dev from a results log.
+
+Every method at once (ptutor.shootout): `python -m ptutor.experiments shootout --task ner --seeds 0,1,2`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+import typing
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from . import checkpoint
+from .backbones import load_backbone
+from .cli import positive
+from .data import IGNORE_INDEX, append_jsonl, batches
+from .measure import count_parameters, hardware, versions
+from .methods import METHODS, inject
+from .results import COLUMN_TITLES, digits, spread
+from .tasks import TASKS, Task, get_task, load_items
+from .train import TrainConfig, fit, pick_device, seed_everything
+
+DEFAULT_MINUTES = 3.0
+
+
+def method_config(method: str, options: dict):
+    """The method's config from option names (underscores); an option of another method is an error."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(sorted(METHODS))}")
+    cls = METHODS[method].config_class
+    fields = {f.name for f in dataclasses.fields(cls)}
+    foreign = sorted(set(options) - fields)
+    if foreign:
+        owners = {name: sorted(m for m, c in METHODS.items() if name in {f.name for f in
+                                                                          dataclasses.fields(c.config_class)})
+                  for name in foreign}
+        detail = "; ".join(f"{name} belongs to {', '.join(o) or 'no method'}" for name, o in owners.items())
+        raise ValueError(f"method {method!r} has no option {', '.join(foreign)} ({detail}). "
+                         f"Its options: {', '.join(sorted(fields)) or 'none'}")
+    return cls(**options)
+
+
+class TokenCounter:
+    """Wraps a batch stream and counts the real (unpadded) tokens of the batches taken from it."""
+
+    def __init__(self, stream):
+        self.stream, self.tokens = iter(stream), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self.stream)
+        self.tokens += int(batch["attention_mask"].sum())
+        return batch
+
+
+def _backbone(task: Task, model, seed: int, dtype):
+    """(model, tokenizer) from a preset name, or a pair the caller already loaded."""
+    if isinstance(model, tuple):
+        base, tok = model
+    else:
+        try:
+            base, tok = load_backbone(model, task.backbone_task_for(model), seed=seed, dtype=dtype,
+                                      **task.load_kwargs())
+        except ValueError as e:
+            raise ValueError(f"task {task.name!r} cannot use backbone {model!r}: {e}") from None
+    task.check_backbone(base)
+    return base, tok
+
+
+def run(task: str | Task, method: str, model, train, test, dev=None, minutes: float | None = None,
+        steps: int | None = None, seed: int = 0, *, lr: float | None = None, batch_size: int | None = None,
+        max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06,
+        schedule: str = "linear", eval_every: int | None = None, head_lr: float | None = None,
+        device: str | None = None,
+        dtype: torch.dtype = torch.float32, save: str | None = None, out: str | None = None,
+        start_from: str | None = None, progress: bool = False, return_model: bool = False, **options):
+    """Train `method` on `task` with backbone `model` (a preset name or a loaded (model, tokenizer)) and
+    score it on `test` (and `dev`, if given). `train`/`test`/`dev` are file paths or lists of items.
+
+    Budget: `minutes` and/or `steps` (neither: 3 minutes). `train_limit` trains on a seeded
+    random sample of that many training items (a low-resource setting, or a learning curve).
+    `start_from` is a checkpoint folder of the same method (from `save`) whose weights replace the method's own
+    initialisation: a prefix trained on other tasks as the start of this one (transfer). `head_lr` gives a trained
+    task head a peak rate of its own (ptutor.train.with_head_rate).
+    Other keyword arguments are the method's options (e.g. num_virtual_tokens=16). Returns one stamped dict, or with
+    return_model=True the triple (dict, trained model, training History); `out` appends the
+    dict to a JSON-lines results log.
+    """
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    check_writable(out=out, save=save)  # before any work: a 10-minute run must not end in "cannot write"
+    task = get_task(task) if isinstance(task, str) else task
+    config = method_config(method, options)
+    if minutes is None and steps is None:
+        minutes = DEFAULT_MINUTES
+    train_config = TrainConfig(lr=lr or config.lr_for(task.name), steps=steps, minutes=minutes, warmup=warmup,
+                               schedule=schedule, seed=seed, progress=progress, eval_every=eval_every,
+                               head_lr=head_lr)
+    train_items = load_items(task, train, "training")
+    task.learn(train_items)  # e.g. the NER label set, before dev and test are read (their tags are checked)
+    if train_limit is not None:
+        if train_limit < 1:
+            raise ValueError(f"train_limit must be at least 1, got {train_limit}")
+        order = torch.randperm(len(train_items), generator=torch.Generator().manual_seed(1234)).tolist()
+        train_items = [train_items[i] for i in sorted(order[:train_limit])]  # the same sample for every seed
+    test_items = load_items(task, test, "test")
+    dev_items = load_items(task, dev, "dev") if dev is not None else None
+    seed_everything(seed)
+    device = pick_device(device)
+    base, tok = _backbone(task, model, seed, dtype)
+    wrapped = warm_start(base, config, start_from) if start_from else inject(base, config)
+    batch_size = batch_size or task.batch_size
+    rows = task.encode(train_items, tok, max_length, model=base)
+    if not any(label != IGNORE_INDEX for r in rows for label in r["labels"]):
+        raise ValueError(f"no training example keeps a labelled token within max_length={max_length or task.max_length} "
+                         "(for generation: the prompt alone fills it): the loss would be empty. Raise --max-length.")
+    stream = TokenCounter(batches(rows, batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=seed))
+
+    def dev_scores(m):
+        return {f"dev_{k}": v for k, v in task.evaluate(m, dev_items, tok, max_length=max_length).items()
+                if k != "examples"}
+    hist = fit(wrapped, stream, train_config, device=device,
+               eval_fn=dev_scores if dev_items is not None else None)
+    t0 = time.perf_counter()
+    if dev is not None and dev == test:  # a sweep scored on dev only: the final dev scores are the test scores
+        scores = {k[len("dev_"):]: v for k, v in hist.evals[-1].items() if k.startswith("dev_")}
+    else:
+        scores = task.evaluate(wrapped, test_items, tok, max_length=max_length)
+    eval_seconds = time.perf_counter() - t0
+    trainable, total = count_parameters(wrapped)
+    result = {"task": task.name, "method": method, "model": model if isinstance(model, str) else
+              getattr(base.config, "ptutor_preset", type(base).__name__),
+              "metric": task.metric, "primary": round(scores[task.metric], 4),
+              **{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
+              "trainable_params": trainable, "total_params": total, "steps": hist.steps,
+              "step_seconds": round(hist.median_step_seconds, 4),
+              "tokens_per_second": round(stream.tokens / hist.train_seconds, 1) if hist.train_seconds else None,
+              "train_seconds": round(hist.train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
+              "peak_mb": round(hist.peak_mb, 1), "lr": train_config.lr, "batch_size": batch_size,
+              "train_items": len(train_items),
+              "budget": {"minutes": minutes, "steps": steps}, "seed": seed, "device": str(device),
+              "config": wrapped.config.to_dict(), "versions": versions(), "hardware": hardware(),
+              "started_at": started_at, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if start_from:
+        result["start_from"] = str(start_from)
+    if head_lr is not None:
+        result["head_lr"] = head_lr
+    if hist.evals:
+        result.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
+        if len(hist.evals) > 1:  # a learning curve: dev scores and loss against steps and training seconds
+            result["curve"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()
+                                if k in ("step", "seconds", "loss") or k == f"dev_{task.metric}"} for e in hist.evals]
+    if save:
+        result["checkpoint_bytes"] = checkpoint.save(wrapped, save)["bytes"]
+    if out:
+        try:
+            append_jsonl(result, out)
+        except OSError as e:  # the result is not lost: it is in the message
+            raise OSError(f"could not append the result to {out} ({e}); the result: {json.dumps(result)}") from None
+    return (result, wrapped, hist) if return_model else result
+
+
+def check_writable(out: str | None = None, save: str | None = None) -> None:
+    """Raise now, before training, if the results log `out` cannot be appended to or the checkpoint folder
+    `save` cannot be written."""
+    for path, what, folder in ((out, "results log (--out)", False), (save, "checkpoint folder (--save)", True)):
+        if path is None:
+            continue
+        target = Path(path) if folder else Path(path).parent
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            if folder:
+                tempfile.TemporaryFile(dir=target).close()
+            else:
+                open(path, "a").close()
+        except OSError as e:
+            raise ValueError(f"the {what} {path} cannot be written ({e.strerror or e}): pick another path; "
+                             "nothing was trained") from None
+
+
+def warm_start(base, config, folder):
+    """The method `config` describes, with the trained weights of checkpoint `folder` as its starting point.
+
+    The checkpoint must hold the same method with the same settings (its initialisation options aside):
+    a prefix of another length or a LoRA of another rank cannot be a starting point."""
+    model = checkpoint.load(base, folder, trainable=True)
+    saved, asked = model.config.without_init().to_dict(), config.without_init().to_dict()
+    if saved["method"] != asked["method"]:
+        raise ValueError(f"{folder} holds a {saved['method']!r} checkpoint; this run trains {asked['method']!r}. "
+                         "Start from a checkpoint of the same method.")
+    differ = {k: (saved.get(k), asked.get(k)) for k in sorted(set(saved) | set(asked)) if saved.get(k) != asked.get(k)}
+    if differ:
+        detail = ", ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(f"{folder} was trained with other settings ({detail}): pass the checkpoint's settings")
+    return model
+
+
+def sweep(task, method: str, model, train, test, dev, lrs: list[float], **kwargs) -> list[dict]:
+    """One run per learning rate (each with the same seed and budget); pick with best_lr on dev."""
+    if dev is None:
+        raise ValueError("a learning-rate sweep picks on the dev set: pass dev=... (--dev FILE)")
+    return [run(task, method, model, train, test, dev, lr=lr, **kwargs) for lr in lrs]
+
+
+def best_lr(rows: list[dict], method: str | None = None, **match) -> dict:
+    """The row with the best dev score among `rows` of `method` (and other fields equal to `match`)."""
+    rows = [r for r in rows if (method is None or r["method"] == method)
+            and all(r.get(k) == v for k, v in match.items())]
+    scored = [r for r in rows if f"dev_{r['metric']}" in r]
+    if not scored:
+        raise ValueError(f"no rows with a dev score for method {method!r} {match or ''}: run the sweep with a dev set")
+    return max(scored, key=lambda r: r[f"dev_{r['metric']}"])
+
+
+def sweep_table(rows: list[dict]) -> str:
+    """A markdown table of a sweep log: per method, the dev score at each learning rate, the best in bold."""
+    metric = rows[0]["metric"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lrs = sorted({r["lr"] for r in rows})
+    lines = ["| method | " + " | ".join(f"{lr:g}" for lr in lrs) + " | picked |", "|---|" + "---:|" * (len(lrs) + 1)]
+    for m in methods:
+        best = best_lr(rows, m)
+        cells = []
+        for lr in lrs:
+            hit = [r for r in rows if r["method"] == m and r["lr"] == lr]
+            value = f"{hit[0][f'dev_{metric}']:.{digits(metric)}f}" if hit else ""
+            cells.append(f"**{value}**" if hit and hit[0] is best else value)
+        lines.append(f"| {METHODS[m].config_class.title or m} | " + " | ".join(cells) + f" | {best['lr']:g} |")
+    return "\n".join(lines)
+
+
+def plot_sweep(rows: list[dict], ax=None):
+    """Dev score against learning rate (log scale), one line per method; returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    metric = rows[0]["metric"]
+    for m in dict.fromkeys(r["method"] for r in rows):
+        pts = sorted((r["lr"], r[f"dev_{metric}"]) for r in rows if r["method"] == m)
+        ax.plot(*zip(*pts), marker="o", label=METHODS[m].config_class.title or m)
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel(f"dev {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+def _field_parser(cls, name: str, default):
+    """Parse a config field from text: its type from the annotation (`int | None` -> int, list[str] -> a
+    comma-separated list, bool -> true/false)."""
+    hint = typing.get_type_hints(cls)[name]
+    kinds = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    kind = kinds[0]
+    if typing.get_origin(kind) in (list, tuple):
+        item = (typing.get_args(kind) or (str,))[0]
+        return lambda s: [item(x.strip()) for x in s.split(",") if x.strip()]
+    if kind is bool or isinstance(default, bool):
+        def parse_bool(s):
+            if s.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+            return s.lower() in ("true", "1", "yes")
+        return parse_bool
+    return kind if kind in (int, float, str) else str
+
+
+def _add_method_flags(parser: argparse.ArgumentParser, method: str) -> None:
+    cls = METHODS[method].config_class
+    group = parser.add_argument_group(f"options of --method {method} ({cls.title or method})")
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        group.add_argument("--" + f.name.replace("_", "-"), dest=f"opt_{f.name}", default=None, metavar=f.name.upper(),
+                           type=_field_parser(cls, f.name, default), help=f"(default {default})")
+
+
+def _lr_list(s: str) -> list[float]:
+    try:
+        return [float(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lr takes a number or comma-separated numbers, got {s!r}") from None
+
+
+def build_parser(method: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ptutor.experiments", description=__doc__.split("\n\n")[0],
+                                     epilog="Every method at once: python -m ptutor.experiments shootout --help")
+    sub = parser.add_subparsers(dest="task", required=True)
+    for name, help_text in (("ner", "token tagging on CoNLL files, entity F1"),
+                            ("gen", "data-to-text on JSON lines {input, target}, corpus BLEU")):
+        p = sub.add_parser(name, help=help_text,
+                           epilog=None if method else "Add --method M --help to list the options of method M.")
+        p.add_argument("--method", required=True, choices=sorted(METHODS))
+        p.add_argument("--model", default="minilm" if name == "ner" else "smollm2-135m",
+                       help="backbone preset (python -m ptutor.backbones list)")
+        p.add_argument("--train", required=True)
+        p.add_argument("--test", required=True)
+        p.add_argument("--dev")
+        p.add_argument("--minutes", type=positive(float), default=None,
+                       help=f"time budget (default {DEFAULT_MINUTES} when --steps is not given either)")
+        p.add_argument("--steps", type=positive(int), default=None, help="step budget (with --minutes: whichever "
+                       "ends first)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--lr", type=_lr_list, default=None,
+                       help="learning rate; several comma-separated values run a sweep (needs --dev). Default: the "
+                            "method's LR for this task (picked by the committed sweeps)")
+        p.add_argument("--batch-size", type=positive(int), default=None,
+                       help=f"default {TASKS[name].batch_size}")
+        p.add_argument("--max-length", type=positive(int), default=None, help=f"default {TASKS[name].max_length}")
+        p.add_argument("--train-limit", type=positive(int), default=None,
+                       help="train on a fixed random sample of this many training items")
+        p.add_argument("--warmup", type=float, default=0.06)
+        p.add_argument("--schedule", default="linear", choices=["linear", "constant"])
+        p.add_argument("--eval-every", type=positive(int), default=None, help="also score dev every N steps")
+        p.add_argument("--head-lr", type=positive(float), default=None,
+                       help="a peak learning rate of its own for the trained task head (default: --lr)")
+        p.add_argument("--device", default=None)
+        p.add_argument("--save", default=None, help="folder to save the trained method in")
+        p.add_argument("--start-from", default=None, help="a checkpoint folder (from --save) of the same method to "
+                       "start from instead of the method's initialisation")
+        p.add_argument("--out", default=None, help="also append each JSON line to this results log (read it with "
+                       "ptutor.data.read_jsonl)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--debug", action="store_true", help="on an error, show the Python traceback too")
+        if method is not None:
+            _add_method_flags(p, method)
+    return parser
+
+
+def _method_of(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--method" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--method="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Two passes: find --method, then parse again with that method's options only."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    method = _method_of(argv)
+    if method is not None and method not in METHODS:
+        build_parser().parse_args(argv)  # argparse reports the invalid choice and exits
+    parser = build_parser(method)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        flags = [u.split("=", 1)[0] for u in unknown if u.startswith("--")]
+        owners = {f: sorted(m for m, c in METHODS.items() if f[2:].replace("-", "_") in
+                            {x.name for x in dataclasses.fields(c.config_class)}) for f in flags}
+        known_elsewhere = {f: o for f, o in owners.items() if o}
+        if known_elsewhere:
+            parser.error("; ".join(f"{f} is an option of method {', '.join(o)}, not of {method}"
+                                   for f, o in known_elsewhere.items()))
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+    return args
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["shootout"]:  # every method at once: the shoot-out's own command line (ptutor.shootout)
+        from .shootout import main as shootout_main
+
+        return shootout_main(argv[1:])
+    args = parse_args(argv)
+    lrs = args.lr or [None]
+    if len(lrs) > 1 and not args.dev:
+        raise SystemExit("error: a learning-rate sweep (several --lr values) picks on dev: add --dev FILE")
+    try:
+        for lr in lrs:
+            run_and_print(args, lr)
+    except (ValueError, OSError, FloatingPointError, RuntimeError) as e:  # a user error: one line, exit status 2
+        if args.debug:
+            raise
+        print(f"error: {e} (--debug shows the traceback)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_and_print(args: argparse.Namespace, lr: float | None) -> None:
+    """One run of the command line at rate `lr`; its JSON line goes to stdout (and to --out)."""
+    result = run(args.task, args.method, args.model, args.train, args.test, args.dev, minutes=args.minutes,
+                 steps=args.steps, seed=args.seed, lr=lr, batch_size=args.batch_size, max_length=args.max_length,
+                 train_limit=args.train_limit, warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every,
+                 head_lr=args.head_lr, device=args.device, save=args.save, out=args.out, start_from=args.start_from,
+                 progress=not args.quiet, **args.options)
+    print(json.dumps(result), flush=True)
+
+
+def run_name(row: dict) -> str:
+    """A short readable name for one run: method plus the options that differ from its defaults."""
+    cls = METHODS[row["method"]].config_class
+    defaults = cls().to_dict()
+    changed = [f"{k}={v}" for k, v in row["config"].items() if k not in ("method", "anchor_ids")
+               and defaults.get(k) != v]
+    title = cls.title or row["method"]
+    return title + (f" ({', '.join(changed)})" if changed else "")
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Group runs that differ only in their seed; per group: mean and spread of the task metric, mean step
+    time, peak memory and steps, and the seeds. Groups keep the order of their first run."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (r.get("task"), r["method"], r.get("model"), r["lr"], r.get("train_items"),
+               json.dumps(r["config"], sort_keys=True))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for runs in groups.values():
+        metric = runs[0].get("metric", "f1")
+        scores = [r.get("primary", r.get(metric)) for r in runs]
+        mean = lambda k: sum(r[k] for r in runs) / len(runs)  # noqa: E731
+        extra = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]
+                 if k in ("rouge_l", "mentions_all", "tokens_per_second") and all(r.get(k) is not None for r in runs)}
+        out.append({"name": run_name(runs[0]), "method": runs[0]["method"], "metric": metric, "lr": runs[0]["lr"],
+                    "extra": extra,
+                    "seeds": [r.get("seed") for r in runs], "score": sum(scores) / len(scores),
+                    "spread": spread(scores), "steps": mean("steps"), "step_seconds": mean("step_seconds"),
+                    "peak_mb": mean("peak_mb") if all("peak_mb" in r for r in runs) else None,
+                    "trainable_params": runs[0]["trainable_params"], "total_params": runs[0]["total_params"]})
+    return out
+
+
+
+def results_table(rows: list[dict], baseline: str = "ft", extra: tuple[str, ...] = ()) -> str:
+    """A markdown table of a results log: one line per setting (seeds pooled as mean ± sample s.d.),
+    with the task metric and step time relative to the best `baseline` setting, and the means of
+    any `extra` result fields (e.g. "rouge_l", "mentions_all")."""
+    groups = summarize(rows)
+    metric = groups[0]["metric"] if groups else "f1"
+    base = [g for g in groups if g["method"] == baseline]
+    best = max(base, key=lambda g: g["score"]) if base else None
+    name = COLUMN_TITLES.get(metric, metric)
+    head = f"| run | LR | trainable (share) | seeds | steps | s/step | peak MB | {name} (test) |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for k in extra:
+        head, rule = head + f" {COLUMN_TITLES.get(k, k)} |", rule + "---:|"
+    if best:
+        head, rule = head + f" {name} / best {baseline} | step / {baseline} |", rule + "---:|---:|"
+    lines = [head, rule]
+    d = digits(metric)
+    for g in groups:
+        score = f"{g['score']:.{d}f}" + (f" ± {g['spread']:.{d}f}" if len(g["seeds"]) > 1 else "")
+        peak = f"{g['peak_mb']:,.0f}" if g["peak_mb"] is not None else "-"
+        line = (f"| {g['name']} | {g['lr']:g} | {g['trainable_params']:,} "
+                f"({100 * g['trainable_params'] / g['total_params']:.2f}%) | {len(g['seeds'])} | {g['steps']:.0f} | "
+                f"{g['step_seconds']:.3f} | {peak} | {score} |")
+        for k in extra:
+            v = g["extra"].get(k)
+            line += " - |" if v is None else (f" {v:.0%} |" if k == "mentions_all" else f" {v:.1f} |")
+        if best:
+            line += f" {g['score'] / best['score']:.2f} | {g['step_seconds'] / best['step_seconds']:.2f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

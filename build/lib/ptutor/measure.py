@@ -1,0 +1,197 @@
+"""Counting and measuring: parameters, peak memory, versions of the stack."""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+
+import torch
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; shared (tied) tensors are counted once.
+
+    A weight stored in 4 bits is still one parameter each: ptutor's NF4Linear keeps its codes in
+    buffers, bitsandbytes packs two into one byte of a `Params4bit`; both count as the weight's
+    own shape (see `weight_bytes` for what they cost in memory)."""
+    seen, trainable, total = set(), 0, 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        n = quantized_numel(p) or p.numel()
+        total += n
+        if p.requires_grad:
+            trainable += n
+    for module in model.modules():
+        if hasattr(module, "packed") and hasattr(module, "in_features"):  # ptutor.quant.NF4Linear
+            total += module.in_features * module.out_features
+    return trainable, total
+
+
+def quantized_numel(p: torch.Tensor) -> int | None:
+    """Weights held by a bitsandbytes 4-bit parameter (its storage has half as many bytes); else None."""
+    state = getattr(p, "quant_state", None)
+    shape = getattr(state, "shape", None)
+    return torch.Size(shape).numel() if shape is not None else None
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    """Bytes the model's parameters and buffers occupy (4-bit codes and their scales included)."""
+    seen, total = set(), 0
+    for t in [*model.parameters(), *model.buffers()]:
+        if id(t) not in seen:
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+    return total
+
+
+def format_params(model: torch.nn.Module) -> str:
+    trainable, total = count_parameters(model)
+    return f"trainable {trainable:,} of {total:,} parameters ({100 * trainable / total:.4f} %)"
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory in MiB: CUDA's allocator peak on a GPU; on CPU the process's peak RSS
+    (a high-water mark of the whole process, so compare runs in fresh processes)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    if device.type == "mps":
+        return torch.mps.driver_allocated_memory() / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages the book relies on (those that are installed)."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "peft", "datasets", "seqeval", "ipywidgets", "bitsandbytes"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def hardware() -> dict[str, str | int]:
+    """What ran it: CPU model, torch threads, GPU name (for stamping results)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    out = {"cpu": cpu, "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def memory_anatomy(step, device: torch.device | str = "cpu") -> dict[str, float]:
+    """Run `step()` (one training step) under torch's memory profiler and return MiB per category at
+    the step's peak: parameter, optimizer_state, gradient, activation (tensors saved for backward),
+    autograd_detail, temporary, input, other; and `peak`. Works on CPU and CUDA; run a step before
+    (so optimizer state exists) and call it on a fresh step."""
+    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler._memory_profiler import _CATEGORY_TO_INDEX, MemoryProfileTimeline
+
+    device = torch.device(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    prof = profile(activities=activities, profile_memory=True, record_shapes=True, with_stack=True)
+    with _c_stderr_silenced():  # the profiler's C++ side prints "USDT: ... profiler_start/stop" lines
+        prof.__enter__()
+    try:
+        step()
+    finally:
+        with _c_stderr_silenced():
+            prof.__exit__(None, None, None)
+    _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline(device)
+    at_peak = max(sizes, key=sum)  # column 0: no category; then one column per category
+    out = {(c.name.lower() if c else "other"): at_peak[i + 1] / 2**20 for c, i in _CATEGORY_TO_INDEX.items()}
+    out["other"] = out.get("other", 0.0) + at_peak[0] / 2**20
+    out["peak"] = sum(at_peak) / 2**20
+    return out
+
+
+@contextmanager
+def _c_stderr_silenced():
+    """Send file descriptor 2 (where C++ code writes) to /dev/null inside the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def predict_training_memory(model: torch.nn.Module, batch: dict, optimizer_states: int = 2) -> dict[str, float]:
+    """MiB one training step needs, from shapes alone: weights (their storage), gradients (one per
+    trainable number, in its dtype), optimizer state (`optimizer_states` fp32 numbers per trainable
+    one: 2 for AdamW) and activations (the tensors autograd saves for backward, found by running the
+    forward on a copy of the model on the meta device: no memory is used, no number computed; a model with
+    an op that cannot run there is traced on a real forward instead).
+
+    `peak` = weights + optimizer state + the larger of two moments: the end of the forward pass (every
+    saved activation alive, no gradient yet) and the optimizer step (every gradient, plus a temporary
+    of the same size that AdamW's multi-tensor update makes). The backward pass lies between the two:
+    it frees activations as it fills in gradients."""
+    import copy
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    out = {"weights": weight_bytes(model) / 2**20,
+           "gradients": sum(p.numel() * p.element_size() for p in trainable) / 2**20,
+           "optimizer_state": optimizer_states * sum(p.numel() * 4 for p in trainable) / 2**20}
+    try:
+        out["activations"] = _saved_bytes(copy.deepcopy(model).to("meta").train(model.training), batch, "meta")
+    except (RuntimeError, NotImplementedError):  # an op without a meta kernel (e.g. .item() on a shape check)
+        out["activations"] = _saved_bytes(model, batch, None)  # trace a real forward instead (its graph is dropped)
+    out["peak"] = out["weights"] + out["optimizer_state"] + max(out["activations"], 2 * out["gradients"])
+    return out
+
+
+def _saved_bytes(model: torch.nn.Module, batch: dict, device: str | None) -> float:
+    """MiB of the tensors autograd saves for backward in one forward of `model` on `batch` (moved to `device`):
+    each storage once (views share their base), the model's own weights not at all."""
+    weights = {id(t) for t in [*model.parameters(), *model.buffers()]}
+    saved: dict[int, int] = {}
+
+    def keep(t):
+        root = t._base if t._base is not None else t
+        if id(root) not in weights:
+            saved[id(root)] = root.numel() * root.element_size()
+        return root  # holding it keeps id() unique while the forward runs
+
+    batch = {k: v.to(device) if device and torch.is_tensor(v) else v for k, v in batch.items()}
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        model(**batch)
+    return sum(saved.values()) / 2**20
+
+
+def compare_latency(fns: dict, rounds: int = 20, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each zero-argument function in `fns`, timed in interleaved rounds
+    (every round calls each once, in a rotating order), so drifts in machine speed hit all alike."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    times = {name: [] for name in names}
+    for i in range(rounds):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}

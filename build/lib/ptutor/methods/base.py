@@ -1,0 +1,226 @@
+"""What every method shares: a config dataclass, a wrapper module, a registry, one contract.
+
+A method is a pair, as in peft: `XConfig` (plain, JSON-serialisable settings) and
+`X(base_model, config)`, an `nn.Module` whose `forward(**batch)` returns the base
+model's output type with `.loss` and `.logits` lined up with the caller's `input_ids`.
+
+The contract every method keeps (tests/test_contract.py checks it for each one):
+  * it declares what it owns (`owns(name)`): its own new modules, layers it injected
+    into the base (`InjectedLayer`), and the task head when `train_head` says so.
+    Ownership, not the `requires_grad` flags of the moment, decides what trains
+    (`set_trainable`) and what a checkpoint holds (`trainable_state_dict`);
+  * everything it does not own stays bit-identical through training;
+  * `disable_adapter()` runs the base model alone (where the method keeps a base);
+  * extra batch keys (e.g. per-row routing ids) reach `forward` untouched.
+
+    model = ptutor.methods.inject(base, PromptTuningConfig(num_virtual_tokens=20))
+    ptutor.checkpoint.save(model, "runs/pt")           # only what the method owns
+    model = ptutor.checkpoint.load(base, "runs/pt")    # rebuilds the method
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ..arch import HEAD_NAMES, task_head, task_head_name  # noqa: F401  (task_head re-exported for chapters)
+
+METHODS: dict[str, type["Method"]] = {}
+
+
+def register(cls):
+    """Class decorator: make a Method findable by its config's `method` name."""
+    name = cls.config_class.method
+    if name in METHODS and METHODS[name] is not cls:
+        raise ValueError(f"method name {name!r} registered twice")
+    METHODS[name] = cls
+    return cls
+
+
+@dataclass
+class MethodConfig:
+    method: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # a readable name for tables and plots
+    default_lr: ClassVar[float] = 5e-5  # the learning rate used when none is given ...
+    task_lrs: ClassVar[dict[str, float]] = {}  # ... unless the task has its own, picked on dev by a sweep
+    lr_source: ClassVar[str] = ""  # the committed sweep logs the LRs come from
+
+    @classmethod
+    def lr_for(cls, task: str | None = None) -> float:
+        """The learning rate to use for `task` (e.g. "ner", "gen") when the caller gives none."""
+        return cls.task_lrs.get(task, cls.default_lr)
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        d = dict(d)
+        name = d.pop("method", cls.method)
+        if name != cls.method:
+            raise ValueError(f"config is for method {name!r}, not {cls.method!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def without_init(self) -> "MethodConfig":
+        """The config to rebuild an empty method with before loading saved weights into it: no
+        data-dependent initialisation (a forward pass, a tokenizer lookup) runs again."""
+        return self
+
+
+class InjectedLayer(nn.Module):
+    """A module a method puts *inside* the base (e.g. a LoRA linear around `base_layer`).
+
+    Its own parameters belong to the method; those of `base_layer` (the wrapped original)
+    stay frozen. `enabled = False` makes it behave exactly like `base_layer`.
+    """
+
+    enabled: bool = True
+
+
+class Method(nn.Module):
+    """Base class: holds `self.base` (the transformers model) and `self.config`.
+
+    Subclasses build their modules in `__init__` and end it with `self.set_trainable()`.
+    """
+
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    keeps_base: ClassVar[bool] = True  # False: the method changes base weights (no base to go back to)
+
+    def __init__(self, base: nn.Module, config: MethodConfig):
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        self.base = base
+        self.config = config
+        self.active = True  # False inside disable_adapter(): forward runs the base alone
+
+    # --- what the method owns -------------------------------------------------------------
+    @property
+    def trains_head(self) -> bool:
+        """The one train_head rule: a method trains the task head when its config says so."""
+        return bool(getattr(self.config, "train_head", False)) and task_head_name(self.base) is not None
+
+    def owns(self, name: str) -> bool:
+        """Is parameter `name` (as in `self.named_parameters()`) the method's to train and save?"""
+        if not name.startswith("base."):
+            return True  # the method's own modules: prompt, prefix encoder, ...
+        head = task_head_name(self.base)
+        if head and self.trains_head and name.startswith(f"base.{head}."):
+            return True
+        return self._in_injected_layer(name[len("base."):])
+
+    def _in_injected_layer(self, name: str) -> bool:
+        module, parts = self.base, name.split(".")
+        for i, part in enumerate(parts[:-1]):
+            module = getattr(module, part, None)
+            if isinstance(module, InjectedLayer):
+                return parts[i + 1] != "base_layer"
+        return False
+
+    def owned_parameters(self) -> dict[str, nn.Parameter]:
+        return {n: p for n, p in self.named_parameters() if self.owns(n)}
+
+    def set_trainable(self, trainable: bool = True) -> "Method":
+        """requires_grad = owned (and `trainable`); everything else frozen."""
+        for name, p in self.named_parameters():
+            p.requires_grad_(trainable and self.owns(name))
+        return self
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """The optimizer's parameter groups: every trainable parameter at `lr`. A method whose parts want
+        different rates (e.g. P-Tuning v2 + LoRA) returns more groups."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The tensors a checkpoint holds: every owned parameter, whatever its requires_grad flag now."""
+        return {n: p.detach() for n, p in self.owned_parameters().items()}
+
+    def inference_form(self) -> "Method":
+        """The smallest method that computes the same outputs (P-Tuning: its prompt table). Default: self."""
+        return self
+
+    # --- running ---------------------------------------------------------------------------
+    def forward(self, **batch):
+        return self.base(**batch)
+
+    def generate(self, *args, **kwargs):
+        return self.base.generate(*args, **kwargs)
+
+    @contextmanager
+    def disable_adapter(self):
+        """Run the base model alone inside this block (the method's parameters are kept). A task head
+        that the method trains is part of the base model, so it stays as trained."""
+        if not self.keeps_base:
+            raise ValueError(f"{type(self).__name__} changes the base model's own weights: there is no unchanged base "
+                             "to run. Keep a copy of the base model before training if you need it.")
+        layers = [m for m in self.base.modules() if isinstance(m, InjectedLayer)]
+        self.active = False
+        for m in layers:
+            m.enabled = False
+        try:
+            yield self
+        finally:
+            self.active = True
+            for m in layers:
+                m.enabled = True
+
+    def reference_base(self, pristine: nn.Module) -> nn.Module:
+        """The model `disable_adapter()` runs, built from an untouched copy of the base: the base itself
+        for most methods; QLoRA's 4-bit version of it (tests compare the two)."""
+        return pristine
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def find_modules(base: nn.Module, patterns, kinds: tuple[type, ...] = (nn.Linear,)) -> list[str]:
+    """Dotted names of modules of the given kinds whose name ends with one of `patterns`
+    (a plain name such as "q_proj") or fully matches one (a regular expression such as
+    r".*\\.layer\\.[0-3]\\..*query"). No match is an error that lists what there is."""
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    names = [n for n, m in base.named_modules() if isinstance(m, kinds) and n]
+    hits = [n for n in names if any(n == p or n.endswith("." + p) or re.fullmatch(p, n) for p in patterns)]
+    if not hits:
+        leaves = sorted({n.rsplit(".", 1)[-1] for n in names})
+        raise ValueError(f"target modules {patterns} match no {'/'.join(k.__name__ for k in kinds)} module of "
+                         f"{type(base).__name__}. Its module names end in: {', '.join(leaves)}")
+    return hits
+
+
+def replace_modules(base: nn.Module, names: list[str], make: Callable[[nn.Module], nn.Module]) -> None:
+    """Swap each named submodule for `make(old_module)` (e.g. a LoRA layer wrapping it)."""
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = base.get_submodule(parent_name) if parent_name else base
+        setattr(parent, child, make(getattr(parent, child)))
+
+
+def inject(base: nn.Module, config: MethodConfig, **kwargs) -> Method:
+    """Wrap `base` with the method that `config` describes."""
+    if config.method not in METHODS:
+        raise ValueError(f"unknown method {config.method!r}; known: {sorted(METHODS)}")
+    return METHODS[config.method](base, config, **kwargs)
+
+
+def config_from_dict(d: dict) -> MethodConfig:
+    name = d.get("method")
+    if name not in METHODS:
+        raise ValueError(f"checkpoint names method {name!r}, which this ptutor does not know; known: {sorted(METHODS)}")
+    return METHODS[name].config_class.from_dict(d)

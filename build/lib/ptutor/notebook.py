@@ -1,0 +1,82 @@
+"""Small conveniences for the chapters: a setup cell and `show`, which prints the
+ptutor source a chapter teaches, so the book shows the code that runs (never a copy)."""
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from .measure import versions
+from .train import pick_device, seed_everything
+
+
+def setup(seed: int = 0, *, threads: int | None = None) -> torch.device:
+    """Seed everything, quiet library chatter, print versions and the device; return the device."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    # peft reads transformers' deprecated `is_gradient_checkpointing` alias; the warning is not ours to fix
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if threads:
+        torch.set_num_threads(threads)
+    seed_everything(seed)
+    device = pick_device()
+    print(" | ".join(f"{k} {v}" for k, v in versions().items()))
+    print(f"device: {device}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else "")
+          + f", torch threads: {torch.get_num_threads()}")
+    return device
+
+
+def source_of(obj) -> str:
+    """`# defined in ptutor/<file>.py` header + the source of a ptutor function, class or module."""
+    obj = inspect.unwrap(obj)  # a decorated function: show the function, not the decorator's wrapper
+    path = Path(inspect.getsourcefile(obj))
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rel = path.resolve().relative_to(root)
+    except ValueError:
+        rel = path.name
+    return f"# defined in {rel}\n" + inspect.getsource(obj)
+
+
+class _Source:
+    """Displays as highlighted Python in Jupyter, and as plain text elsewhere (and in nbval)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+    def _repr_markdown_(self):
+        return f"```python\n{self.text}\n```"
+
+
+def show(*objs) -> _Source:
+    """Show the source of ptutor objects in a notebook cell (the code that runs, not a copy)."""
+    return _Source("\n\n".join(source_of(o).rstrip() for o in objs))
+
+
+def gpu_cell(fn, *args, what: str = "", **kwargs):
+    """Run a chapter's full-scale GPU cell `fn(*args, **kwargs)` and return its result.
+
+    Without CUDA, or when the hub cannot be reached (download errors are OSError,
+    ConnectionError or TimeoutError; load_backbone turns them into ArtifactError), print why it
+    is skipped and return None. Any other error is a bug and is raised, not hidden behind
+    "no network".
+    """
+    from .backbones import ArtifactError
+
+    if not torch.cuda.is_available():
+        print(f"Skipped: no CUDA GPU here. {what}".rstrip() + " On Colab: Runtime > Change runtime type > GPU.")
+        return None
+    try:
+        return fn(*args, **kwargs)
+    except (OSError, ConnectionError, TimeoutError, ArtifactError) as e:
+        print(f"Skipped: a hub model or data set could not be loaded ({type(e).__name__}: {str(e)[:300]})")
+        return None

@@ -1,0 +1,207 @@
+"""Results logs in, readings out: pool runs over seeds, pick a learning rate on dev, format a score, draw curves.
+
+A results log is JSON lines, one stamped run each (ptutor.experiments.run). Every table, pick and plot in
+the book and in the commands reads logs through these functions, so one rule decides each of them:
+- seeds pool as mean ± sample standard deviation (`spread`), formatted by `score_cell`;
+- a learning rate is picked on the **mean dev score over seeds** at that rate (`pick_lr`); the test scores of
+  the runs at the picked rate are the benchmark (`picked_runs`);
+- a ratio between two methods decides nothing when it is closer to its threshold than the seeds' spread
+  (`verdict`).
+"""
+from __future__ import annotations
+
+import json
+
+COLUMN_TITLES = {"f1": "F1", "bleu": "BLEU", "rouge_l": "ROUGE-L", "mentions_all": "states all values",
+                 "tokens_per_second": "tokens/s"}  # how tables name each metric
+DIGITS = {"bleu": 1, "rouge_l": 1}  # BLEU and ROUGE-L are 0-100 numbers; F1 and shares are 0-1
+
+
+def digits(metric: str) -> int:
+    """Decimal places a metric is printed with."""
+    return DIGITS.get(metric, 3)
+
+
+def spread(values: list[float]) -> float:
+    """Sample standard deviation (0 for a single value)."""
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def score_cell(values: list[float], metric: str) -> str:
+    """One table cell for a score over seeds: `0.412 ± 0.006 (3)`, or `0.412 (1 seed)`: one seed is a sketch."""
+    d = digits(metric)
+    if len(values) == 1:
+        return f"{values[0]:.{d}f} (1 seed)"
+    return f"{mean(values):.{d}f} ± {spread(values):.{d}f} ({len(values)})"
+
+
+def dev_score(row: dict) -> float | None:
+    """The run's final dev score of its task metric, if it was scored on dev."""
+    return row.get(f"dev_{row['metric']}")
+
+
+def by_lr(rows: list[dict], method: str) -> dict[float, list[dict]]:
+    """The method's runs grouped by learning rate (rates in increasing order)."""
+    groups: dict[float, list[dict]] = {}
+    for r in sorted((r for r in rows if r["method"] == method), key=lambda r: (r["lr"], r["seed"])):
+        groups.setdefault(r["lr"], []).append(r)
+    return groups
+
+
+def pick_seeds(rows: list[dict], method: str) -> list[int]:
+    """The seeds a pick is made on: the largest set of seeds that at least two rates of the method share (all
+    rates' common seeds in a full sweep; the second seed of a sweep that gave only its best rates one). A rate
+    without all of them drops out of the pick, so no rate wins on a lucky extra seed."""
+    sets = [frozenset(r["seed"] for r in g) for g in by_lr(rows, method).values()]
+    if len(sets) == 1:
+        return sorted(sets[0])
+    shared = {a & b for i, a in enumerate(sets) for b in sets[i + 1:]}
+    return sorted(max(shared, key=lambda s: (len(s), [-x for x in sorted(s)])))
+
+
+def pick_lr(rows: list[dict], method: str, seeds: list[int] | None = None) -> float:
+    """The learning rate with the best mean dev score over `seeds` (default `pick_seeds`), among the rates run
+    with every one of them."""
+    groups = by_lr(rows, method)
+    if not groups:
+        raise ValueError(f"no runs of method {method!r} in the log")
+    if seeds is None:
+        seeds = pick_seeds(rows, method)
+    scored = {}
+    for lr, runs in groups.items():
+        runs = [r for r in runs if r["seed"] in seeds]
+        if runs and len(runs) == len(seeds) and all(dev_score(r) is not None for r in runs):
+            scored[lr] = mean([dev_score(r) for r in runs])
+    if not scored:
+        raise ValueError(f"no rate of method {method!r} has dev scores for seeds {seeds}: run the sweep with a dev set")
+    return max(scored, key=scored.get)
+
+
+def at_edge(rows: list[dict], method: str) -> bool:
+    """Is the picked rate at an end of the grid? Then the grid does not bracket the best rate: extend it."""
+    lrs = list(by_lr(rows, method))
+    return len(lrs) > 1 and pick_lr(rows, method) in (lrs[0], lrs[-1])
+
+
+def picked_runs(rows: list[dict], methods: list[str] | None = None) -> dict[str, list[dict]]:
+    """For each method (in log order), its runs at the picked rate: the benchmark runs."""
+    methods = methods or list(dict.fromkeys(r["method"] for r in rows))
+    return {m: by_lr(rows, m)[pick_lr(rows, m)] for m in methods}
+
+
+def setting(run: dict) -> tuple:
+    """What a run's setting is, the seed aside: method, rate, head rate and the method's options (derived
+    fields such as the token ids an initialisation drew are not options)."""
+    config = {k: v for k, v in run["config"].items() if k not in ("method", "anchor_ids")}
+    return run["method"], run["lr"], run.get("head_lr"), json.dumps(config, sort_keys=True)
+
+
+def best_setting(rows: list[dict], method: str, seeds: tuple[int, ...] = (0, 1)) -> list[dict]:
+    """The runs of `method`'s best setting among all in `rows` (rates, head rates, options), picked on the mean
+    dev score over `seeds`, never on test: each method at its best, however many recipes it was given."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["method"] == method:
+            groups.setdefault(setting(r), []).append(r)
+
+    def score(runs):
+        dev = [dev_score(r) for r in runs if r["seed"] in seeds and dev_score(r) is not None]
+        return mean(dev) if len(dev) == len(seeds) else float("-inf")
+    if not groups or max(map(score, groups.values())) == float("-inf"):
+        raise ValueError(f"no setting of {method!r} has dev scores for seeds {list(seeds)}")
+    return max(groups.values(), key=score)
+
+
+def sweep_table(rows: list[dict], titles: dict[str, str] | None = None) -> str:
+    """Markdown: per method, the mean dev score (± s.d. over seeds) at each rate, the pick in bold."""
+    titles = titles or {}
+    metric = rows[0]["metric"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lrs = sorted({r["lr"] for r in rows})
+    lines = ["| method | " + " | ".join(f"{lr:g}" for lr in lrs) + " | picked |", "|---|" + "---:|" * (len(lrs) + 1)]
+    for m in methods:
+        groups, best = by_lr(rows, m), pick_lr(rows, m)
+        cells = []
+        for lr in lrs:
+            scores = [dev_score(r) for r in groups.get(lr, []) if dev_score(r) is not None]
+            cell = score_cell(scores, metric) if scores else ""
+            cells.append(f"**{cell}**" if lr == best else cell)
+        lines.append(f"| {titles.get(m, m)} | " + " | ".join(cells) + f" | {best:g} |")
+    return "\n".join(lines)
+
+
+def verdict(a: list[float], b: list[float], threshold: float = 1.0) -> str:
+    """Does mean(a) reach `threshold` x mean(b)? "holds", "does not hold", or "not decided" when the ratio is
+    closer to the threshold than the two methods' seed spreads allow (relative s.d. of either, the larger)."""
+    ratio = mean(a) / mean(b)
+    noise = max(spread(a) / mean(a), spread(b) / mean(b))
+    if abs(ratio - threshold) < noise:
+        return "not decided"
+    return "holds" if ratio >= threshold else "does not hold"
+
+
+def curve_at(run: dict, *, step: int | None = None, seconds: float | None = None) -> float | None:
+    """The dev score of a run's learning curve at the last point at or before `step` (or `seconds` of
+    training): a step-matched or time-matched reading. None when the curve has no point that early."""
+    key, limit = ("step", step) if step is not None else ("seconds", seconds)
+    points = [p for p in run.get("curve", []) if p[key] <= limit]
+    return points[-1][f"dev_{run['metric']}"] if points else None
+
+
+def plot_curves(runs: dict[str, list[dict]], x: str = "step", y: str | None = None, ax=None,
+                titles: dict[str, str] | None = None):
+    """Learning curves of logged runs, one colour per method and one line per seed: `y` is a curve key (default
+    the task's dev metric; "loss" for the training loss), `x` is "step" or "seconds". Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    titles = titles or {}
+    for i, (method, rs) in enumerate(runs.items()):
+        color = f"C{i}"
+        key = y or f"dev_{rs[0]['metric']}"
+        for j, r in enumerate(rs):
+            pts = [(p[x], p[key]) for p in r.get("curve", []) if p.get(key) is not None]
+            if pts:
+                ax.plot(*zip(*pts), color=color, alpha=0.8, lw=1.2, marker="o", ms=3,
+                        label=titles.get(method, method) if j == 0 else None)
+    ax.set_xlabel("training steps" if x == "step" else "training seconds")
+    ax.set_ylabel(y or "dev score")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def benchmark_table(runs: dict[str, list[dict]], baseline: str = "ft", titles: dict[str, str] | None = None,
+                    cost: bool = True) -> str:
+    """Markdown: one row per method (its runs at its picked rate): rate, seeds, mean steps, dev and test score over
+    seeds, the test score relative to `baseline`, and with `cost` the step time and peak memory (leave it off when
+    the runs were made on different machines, as in a step-matched log)."""
+    titles = titles or {}
+    metric = next(iter(runs.values()))[0]["metric"]
+    base = runs.get(baseline)
+    name = titles.get(baseline, baseline)
+    head = "| method | LR | trainable | steps |" + (" s/step | peak MB |" if cost else "") + " dev | test |"
+    head += (f" test / {name} |" + (f" step / {name} |" if cost else "")) if base else ""
+    lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
+    for m, rs in runs.items():
+        test = [r["primary"] for r in rs]
+        dev = [dev_score(r) for r in rs if dev_score(r) is not None]
+        line = f"| {titles.get(m, m)} | {rs[0]['lr']:g} | {rs[0]['trainable_params']:,} | {mean([r['steps'] for r in rs]):.0f} |"
+        if cost:
+            line += f" {mean([r['step_seconds'] for r in rs]):.3f} | {mean([r['peak_mb'] for r in rs]):,.0f} |"
+        line += f" {score_cell(dev, metric) if dev else '-'} | {score_cell(test, metric)} |"
+        if base:
+            line += f" {mean(test) / mean([r['primary'] for r in base]):.2f} |"
+            if cost:
+                step = mean([r["step_seconds"] for r in rs]) / mean([r["step_seconds"] for r in base])
+                line += f" {step:.2f} |"
+        lines.append(line)
+    return "\n".join(lines)
