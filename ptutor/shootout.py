@@ -34,12 +34,13 @@ from .methods import METHODS
 from .results import COLUMN_TITLES, digits, spread
 from .tasks import get_task, load_items
 
-# The book's data for each task (override with --train/--test), and options a task's backbone needs:
-# SmolLM2 (Llama family) has no bias terms, so BitFit adds zero ones to train (see ptutor.methods.bitfit).
+# The book's real data for each task, on which the default rates were swept (override with --train/--test), and
+# options a task's backbone needs: SmolLM2 (Llama family) has no bias terms, so BitFit adds zero ones to train
+# (see ptutor.methods.bitfit).
 TASK_DEFAULTS = {
-    "ner": {"model": "minilm", "train": "data/ner/train.conll", "test": "data/ner/test.conll", "minutes": 3.0,
-            "train_limit": 600, "options": {}},
-    "gen": {"model": "smollm2-135m", "train": "data/restaurants/train.jsonl", "test": "data/restaurants/test.jsonl",
+    "ner": {"model": "minilm", "train": "data/wnut17/train.conll", "test": "data/wnut17/test.conll", "minutes": 3.0,
+            "train_limit": None, "options": {}},
+    "gen": {"model": "smollm2-135m", "train": "data/e2e/train.jsonl", "test": "data/e2e/test.jsonl",
             "minutes": 10.0, "train_limit": None, "options": {"bitfit": {"add_biases": True}}},
 }
 ORDER = ("ft", "probe", "bitfit", "pt", "ptv1", "pt2", "adapter", "lora", "qlora", "pt2lora")
@@ -287,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", default=None)
     p.add_argument("--test", default=None)
     p.add_argument("--train-limit", type=positive(int), default=-1,
-                   help="training items (default: a 600-sentence sample for ner, all for gen)")
+                   help="train on a fixed sample of this many training items (default: all)")
     p.add_argument("--workers", type=positive(int), default=1, help="runs at a time (default 1)")
     p.add_argument("--threads", type=positive(int), default=None,
                    help="torch threads per run (default: the CPU count divided by --workers)")

@@ -73,7 +73,7 @@ def test_the_command_line_refuses_an_unswept_method_with_the_fix(tmp_path):
 
 def test_processes_launched_by_accelerate_share_the_runs_and_the_first_writes_the_table(tmp_path):
     """`accelerate launch` (here two CPU processes; on a GPU machine one per GPU): each run happens exactly once."""
-    write_conll(toy_sentences(24), tmp_path / "train.conll")  # fewer than the default 600-sentence sample: all used
+    write_conll(toy_sentences(24), tmp_path / "train.conll")
     write_conll(toy_sentences(8), tmp_path / "test.conll")
     out = tmp_path / "shoot.jsonl"
     done = subprocess.run(
