@@ -49,7 +49,7 @@ class MethodConfig:
     title: ClassVar[str] = ""  # a readable name for tables and plots
     default_lr: ClassVar[float] = 5e-5  # the learning rate used when none is given ...
     task_lrs: ClassVar[dict[str, float]] = {}  # ... unless the task has its own, picked on dev by a sweep
-    lr_source: ClassVar[str] = ""  # the committed sweep logs the LRs come from
+    lr_source: ClassVar[dict[str, str]] = {}  # per task, the committed sweep log its rate was picked from
 
     @classmethod
     def lr_for(cls, task: str | None = None) -> float:

@@ -15,8 +15,8 @@ class FineTuneConfig(MethodConfig):
     method = "ft"
     title = "full fine-tuning"
     default_lr = 1e-4
-    task_lrs = {"ner": 1e-3, "gen": 3e-4}  # picked on dev (data/results/lr_sweep_*.jsonl)
-    lr_source = "data/results/lr_sweep_ner.jsonl, data/results/lr_sweep_gen.jsonl"
+    task_lrs = {"ner": 2e-4, "gen": 3e-4}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_sweep_3min.jsonl", "gen": "data/results/e2e_sweep_steps.jsonl"}
 
 
 @register
@@ -39,8 +39,8 @@ class ProbeConfig(MethodConfig):
     method = "probe"
     title = "linear probe"
     default_lr = 5e-3
-    task_lrs = {"ner": 2e-2}  # picked on dev (data/results/lr_sweep_ner.jsonl)
-    lr_source = "data/results/lr_sweep_ner.jsonl"
+    task_lrs = {"ner": 3e-2}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_sweep_steps.jsonl"}
 
 
 @register

@@ -59,8 +59,8 @@ class PTuningConfig(MethodConfig):
     method = "ptv1"
     title = "P-Tuning v1"
     default_lr = 1e-3
-    task_lrs = {"ner": 3e-2}  # picked on dev (data/results/lr_sweep_ner.jsonl)
-    lr_source = "data/results/lr_sweep_ner.jsonl"
+    task_lrs = {"ner": 1e-2}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_sweep_steps.jsonl"}
     num_virtual_tokens: int = 20
     encoder: str = "mlp"  # mlp | lstm
     encoder_hidden_size: int = 0  # 0: the backbone's hidden size

@@ -23,8 +23,8 @@ class PrefixLoraConfig(PrefixConfig):
     method = "pt2lora"
     title = "P-Tuning v2 + LoRA"
     default_lr = 1e-1
-    task_lrs = {"ner": 1e-1}  # picked on dev (data/results/lr_sweep_ner.jsonl)
-    lr_source = "data/results/lr_sweep_ner.jsonl"
+    task_lrs = {"ner": 3e-2}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_sweep_steps.jsonl"}
     r: int = 8
     alpha: float = 16.0
     lora_dropout: float = 0.0
