@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from ptutor.data import read_jsonl, write_conll
+from ptutor.methods import METHODS
 from ptutor.shootout import command, check_methods, markdown, run_shootout, swept_methods, table_rows, write_tables
 
 from test_training import toy_sentences
@@ -38,7 +39,7 @@ def test_a_shootout_runs_each_method_in_its_own_process_resumes_and_writes_its_t
     rows = run_shootout("ner", [0, 1], out, methods=["probe", "lora"], **kwargs)
     assert sorted((r["method"], r["seed"]) for r in rows) == [("lora", 0), ("lora", 1), ("probe", 0), ("probe", 1)]
     assert all("checkpoint_bytes" in r and r["checkpoint_bytes"] > 0 for r in rows)
-    assert all(r["lr"] in (3e-3, 2e-2) for r in rows)  # each method's swept rate for NER
+    assert all(r["lr"] == METHODS[r["method"]].config_class.lr_for("ner") for r in rows)  # each one's swept rate
     assert sum("seed" in line and "steps" in line for line in lines) == 4  # progress: one line per finished run
     beats = [line for line in lines if line.startswith("running: ")]  # and while runs go, which ones and how long
     assert beats and all(" seed " in b and " min" in b for b in beats)
@@ -56,7 +57,7 @@ def test_a_shootout_runs_each_method_in_its_own_process_resumes_and_writes_its_t
     assert lora["mean"] == pytest.approx(sum(scores) / 3, abs=1e-4)
     assert list(csv.DictReader(open(paths["csv"])))[1]["seeds"] == "0 1 2"
     md = open(paths["md"]).read()
-    assert "| LoRA | 0.003 |" in md and "tokens/s" in md and "checkpoint MB" in md
+    assert f"| LoRA | {METHODS['lora'].config_class.lr_for('ner'):g} |" in md and "tokens/s" in md and "checkpoint MB" in md
 
 
 def test_a_single_seed_is_marked_as_such_in_the_table():
