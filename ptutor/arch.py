@@ -102,6 +102,7 @@ def is_encoder_decoder(model: nn.Module) -> bool:
 
 
 def can_generate(model: nn.Module) -> bool:
+    """Does this model have a language-modelling head that `generate` can drive?"""
     can = getattr(model, "can_generate", None)
     return bool(can and can())
 

@@ -33,6 +33,7 @@ class ArtifactError(RuntimeError):
 
 
 class UnknownPresetError(KeyError):
+    """A backbone name that is no preset; its message lists the presets and says how to load any hub id."""
     def __str__(self):  # KeyError quotes its message; we want plain text
         return self.args[0]
 
@@ -123,6 +124,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(name: str) -> Preset:
+    """The preset called `name`, or an UnknownPresetError that lists the known ones."""
     if name not in PRESETS:
         raise UnknownPresetError(
             f"Unknown backbone preset {name!r}. Known presets: {', '.join(PRESETS)}. "
@@ -138,6 +140,7 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks (model artifacts are hundreds of MB)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -160,6 +163,7 @@ def artifact_path(preset: Preset) -> Path:
 
 
 def verify_artifact(path: Path, expected: str, preset: Preset) -> None:
+    """Refuse a corrupt or other-version artifact before any work, with the command that reinstalls it."""
     got = sha256_of(path)
     if got != expected:
         raise ArtifactError(
@@ -351,6 +355,7 @@ def load_backbone(name: str, task: str = "base", *, labels: list[str] | None = N
 
 
 def describe(name: str, root=None) -> dict:
+    """One row of `python -m ptutor.backbones list`: where a preset comes from and whether it is ready offline."""
     preset = get_preset(name)
     ready = "needs network" if preset.source == "hub" else "random init" if preset.source == "tiny" else (
         "ready" if (cache_dir(root) / name / "ptutor-source.json").is_file() else "not prepared")

@@ -1,10 +1,12 @@
 """Save and load what a method trained, the same way for every method.
 
-A checkpoint is a folder:
+A checkpoint is a folder::
+
   ptutor_method.json    format version, method name + config, tensor shapes, and the base
                         it was trained on (preset or hub id, class, dtype, quantisation)
   weights.safetensors   the method's trainable_state_dict(): what it owns (for `ft`, every weight)
   training_state.pt     only from save_for_resume: optimizer, RNG states, step, grad scaler
+
 Loading rebuilds the method around a base model you pass in *without* re-running its
 initialisation, checks the base, every key and shape, and says exactly what is wrong.
 Two forms: `save` keeps the training form (P-Tuning's encoder, a prefix MLP), so training
@@ -90,6 +92,7 @@ def export_inference(model: Method, folder: str | os.PathLike) -> dict:
 
 
 def read_meta(folder: str | os.PathLike) -> dict:
+    """A checkpoint's ptutor_method.json (method, config, shapes, base), with a clear error if the folder is none."""
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"{path} not found: {folder} is not a ptutor checkpoint (save one with ptutor.checkpoint.save)")

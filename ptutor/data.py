@@ -245,6 +245,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 
 def write_jsonl(rows: list[dict], path: str | os.PathLike) -> None:
+    """Write rows as JSON lines (keys sorted, UTF-8), replacing the file; `append_jsonl` adds to a log."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:

@@ -51,11 +51,13 @@ def weight_bytes(model: torch.nn.Module) -> int:
 
 
 def format_params(model: torch.nn.Module) -> str:
+    """Trainable and total parameter counts of a model in one readable line."""
     trainable, total = count_parameters(model)
     return f"trainable {trainable:,} of {total:,} parameters ({100 * trainable / total:.4f} %)"
 
 
 def reset_peak_memory(device: torch.device) -> None:
+    """Start a fresh peak-memory reading on a CUDA device (a no-op elsewhere)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 

@@ -57,11 +57,13 @@ def entity_scores(gold: list[list[str]], pred: list[list[str]], *, strict: bool 
 
 
 def evaluate_ner(model, rows, labels: list[str] = NER_LABELS, *, strict: bool = False, **kwargs) -> dict:
+    """Entity-level precision, recall and F1 (seqeval) of a tagger on encoded rows, word by word."""
     gold, pred = predict_word_tags(model, rows, labels, **kwargs)
     return entity_scores(gold, pred, strict=strict)
 
 
 def report(model, rows, labels: list[str] = NER_LABELS, **kwargs) -> str:
+    """seqeval's per-entity-type report of a tagger on encoded rows."""
     gold, pred = predict_word_tags(model, rows, labels, **kwargs)
     return classification_report(gold, pred, digits=3)
 

@@ -88,6 +88,7 @@ def quantize_absmax_8bit(values: torch.Tensor, blocksize: int = 256) -> tuple[to
 
 
 def dequantize_absmax_8bit(codes: torch.Tensor, scale: torch.Tensor, mean: float, blocksize: int = 256) -> torch.Tensor:
+    """Undo `quantize_absmax_8bit`: codes back to floats, block by block, plus the mean taken out before."""
     n = codes.numel()
     blocks = _blocks(codes.float() - 128, blocksize)
     return (blocks * scale[:, None] / 127).reshape(-1)[:n] + mean

@@ -2,6 +2,7 @@
 
 A results log is JSON lines, one stamped run each (ptutor.experiments.run). Every table, pick and plot in
 the book and in the commands reads logs through these functions, so one rule decides each of them:
+
 - seeds pool as mean ± sample standard deviation (`spread`), formatted by `score_cell`;
 - a learning rate is picked on the **mean dev score over seeds** at that rate (`pick_lr`); the test scores of
   the runs at the picked rate are the benchmark (`picked_runs`);
@@ -31,6 +32,7 @@ def spread(values: list[float]) -> float:
 
 
 def mean(values: list[float]) -> float:
+    """Arithmetic mean of a non-empty list."""
     return sum(values) / len(values)
 
 

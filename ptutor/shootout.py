@@ -52,6 +52,7 @@ def swept_methods(task: str) -> list[str]:
 
 
 def check_methods(task: str, methods: list[str]) -> None:
+    """Refuse unknown methods, and methods without a swept rate for the task, before any run starts."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(sorted(METHODS))}")
@@ -241,6 +242,7 @@ def score_text(record: dict) -> str:
 
 
 def markdown(records: list[dict]) -> str:
+    """The shoot-out table (from `table_rows`) as markdown, one row per method."""
     name = COLUMN_TITLES.get(records[0]["metric"], records[0]["metric"])
     lines = [f"| method | LR | trainable | share | seeds | steps | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

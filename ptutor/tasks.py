@@ -113,6 +113,7 @@ def model_labels(model) -> list[str] | None:
 
 
 class GenTask(Task):
+    """Generation: JSON lines of input and target, a causal LM or an encoder-decoder, scored by corpus BLEU."""
     name, backbone_task, metric = "gen", "causal-lm", "bleu"
     batch_size = 8
 
@@ -182,6 +183,7 @@ TASKS: dict[str, type[Task]] = {"ner": NerTask, "gen": GenTask}
 
 
 def get_task(name: str) -> Task:
+    """A fresh Task by name (`ner`, `gen`), or an error that lists the known tasks."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known: {sorted(TASKS)}")
     return TASKS[name]()

@@ -29,6 +29,7 @@ def encode_causal(prompts: list[str], targets: list[str], tokenizer, max_length:
 
 
 def encode_d2t(examples: list[dict], tokenizer, max_length: int = 128) -> list[dict]:
+    """Encode data-to-text records (`record`, `text`) as prompt + target rows for a causal LM, loss on the target only."""
     return encode_causal([PROMPT.format(record=e["record"]) for e in examples], [e["text"] for e in examples],
                          tokenizer, max_length)
 
