@@ -362,3 +362,16 @@ def test_offline_build_typesets_math_and_runs_widgets_with_no_network(book, brow
             got = widgetcheck.drive_page(exe, offline, page, modules, [], job, node=node)
             assert got["initial"][index] == initial and [s["texts"][index] for s in got["steps"]] == expected, (
                 f"{page} offline: the chooser does not follow its menus")
+
+
+def test_the_api_page_documents_the_public_api_without_warnings(book):
+    """book/api.md is generated from the docstrings: the names a reader's project uses are on it, and no
+    docstring breaks the reStructuredText it is read as."""
+    html, log, _ = book
+    page = (html / "book" / "api.html").read_text(encoding="utf-8")
+    documented = set(re.findall(r'<span class="pre">(\w+)</span></span><span class="sig-paren">', page))
+    for name in ("inject", "LoraConfig", "PrefixConfig", "fit", "save", "load", "run", "read_conll", "pick_lr",
+                 "benchmark_table", "load_backbone"):
+        assert name in documented, f"{name} is missing from the API page"
+    warnings = [line for line in log.splitlines() if "docstring of ptutor" in line]
+    assert not warnings, "docstrings that do not build:\n" + "\n".join(warnings)
