@@ -537,6 +537,9 @@ def check_driven(exe: str, html_root: Path, page: str, modules: Path, scripts: l
         job, initial, expected = plan(state, index)
         job["count"] = len(widgets)
         got = drive_page(exe, html_root, page, modules, scripts, job, node=node)
+        errors = [line for line in got.get("console", []) if line.startswith("pageerror:")]
+        if errors:  # an uncaught script error on the page (e.g. a script loaded twice) fails the page
+            problems.append(f"{page}: script errors on the page:\n" + "\n".join(errors))
         if got["initial"][index] != initial:
             problems.append(f"{what} {index} ({mid}) first shows\n{got['initial'][index]}\ninstead of\n{initial}")
         for step, want in zip(got["steps"], expected):
