@@ -33,10 +33,11 @@ book-offline: book
 	$(BIN)/python book/offline_assets.py _build/html
 
 # Two pytest workers (pytest-xdist), each file's tests (each notebook's cells) kept together in one worker, one
-# torch thread per worker so that the two share the machine's cores instead of fighting over them.
+# torch thread per worker so that the two share the machine's cores instead of fighting over them. The notebooks,
+# the longest files, are handed out first, so the many short test files fill in at the end.
 JOBS ?= 2
 test: $(READY)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests chapters -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest chapters tests -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg -v -rs --durations=15
 
 unit: $(READY)
