@@ -67,20 +67,23 @@ def cpu_steps(task: str, method: str) -> int:
     return round(statistics.median(speeds) * s["minutes"] * 60)
 
 
+def as_options(flags: list[str]) -> dict[str, str]:
+    """`["--add-biases", "true"]` -> `{"add_biases": "true"}`: command-line pairs as config fields, values lowercased."""
+    return {k[2:].replace("-", "_"): v.lower() for k, v in zip(flags[::2], flags[1::2])}
+
+
 def logged(log: Path, extra: list[str], options: dict | None = None) -> set:
     """(method, lr, seed) of the runs in `log` made with exactly this setting: the same head rate, and every
     option at the value `extra` (or the method's entry in `options`) gives it (`--option value`) or else at the
     method's default. A run of another setting at the same rate and seed does not count as done."""
     if not log.exists():
         return set()
-    flags = dict(zip(extra[::2], extra[1::2]))
-    head = float(flags.pop("--head-lr")) if "--head-lr" in flags else None
-    given = {k[2:].replace("-", "_"): v.lower() for k, v in flags.items()}
+    given = as_options(extra)
+    head = float(given.pop("head_lr")) if "head_lr" in given else None
 
     def same(r):
         expected = {k: str(v).lower() for k, v in METHODS[r["method"]].config_class().to_dict().items()}
-        own = (options or {}).get(r["method"], [])
-        expected.update({k[2:].replace("-", "_"): v.lower() for k, v in zip(own[::2], own[1::2])})
+        expected.update(as_options((options or {}).get(r["method"], [])))
         expected.update(given)
         return r.get("head_lr") == head and all(str(v).lower() == expected.get(k) for k, v in r["config"].items()
                                                 if k not in ("method", "anchor_ids"))
@@ -111,24 +114,24 @@ def main(argv=None) -> int:
             grid = [float(x) for x in args.lrs.split(",")] if args.lrs else s["grids"][method]
             jobs += [(method, lr, seed) for lr in grid if (method, lr, seed) not in done]
     print(f"{len(jobs)} runs to go ({len(done)} of this setting in {log.name})", flush=True)
-    budgets = {}
-    for method, _, _ in jobs:
-        if args.match_steps and method not in budgets:
+    budgets = {}  # per method: the time budget, or with --match-steps the steps it makes in that time on the CPU
+    for method in dict.fromkeys(m for m, _, _ in jobs):
+        budgets[method] = ["--minutes", str(s["minutes"])]
+        if args.match_steps:
             budgets[method] = ["--steps", str(cpu_steps(args.task, method))]
             print(f"{method}: {budgets[method][1]} steps (its speed in the CPU runs x {s['minutes']:g} min)")
     device = ["--device", args.device] if args.device else []
-    jobs = [(m, lr, seed, log, budgets.get(m, []) + device + extra) for m, lr, seed in jobs]
+    jobs = [(m, lr, seed, log, budgets[m] + device + extra) for m, lr, seed in jobs]
     return 0 if run_jobs(args.task, jobs, args.workers, args.deadline) else 1
 
 
 def run_one(task: str, method: str, lr: float, seed: int, log: Path, extra: list[str]) -> bool:
-    """One child run appended to `log`; prints its dev and test score. `extra` flags come last, so a
-    `--steps N` there replaces the time budget."""
+    """One child run appended to `log`; prints its dev and test score. `extra` holds the budget (`--minutes` or
+    `--steps`) and any other runner flags."""
     s, data = SETTINGS[task], ROOT / SETTINGS[task]["data"]
-    budget = [] if "--steps" in extra else ["--minutes", str(s["minutes"])]
     cmd = [sys.executable, "-m", "ptutor.experiments", task, "--method", method, "--model", s["model"],
            "--train", f"{data}/train.{s['ext']}", "--dev", f"{data}/dev.{s['ext']}",
-           "--test", f"{data}/test.{s['ext']}", *budget, "--seed", str(seed),
+           "--test", f"{data}/test.{s['ext']}", "--seed", str(seed),
            "--lr", f"{lr:g}", "--eval-every", str(s["eval_every"]), "--quiet", "--out", str(log),
            *s.get("options", {}).get(method, []), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
