@@ -192,23 +192,8 @@ def test_smollm2_prefix_generation_with_the_cache_on_cuda_equals_the_no_cache_lo
 
 def test_accelerate_launch_runs_a_one_gpu_shootout(tmp_path):
     """The README's `accelerate launch ... shootout` on one GPU: every run lands on cuda, once."""
-    import os
-    import subprocess
-    import sys
+    from test_shootout import accelerate_shootout
 
-    from ptutor.data import read_jsonl, write_conll
-    from test_training import toy_sentences
-
-    write_conll(toy_sentences(24), tmp_path / "train.conll")
-    write_conll(toy_sentences(8), tmp_path / "test.conll")
-    out = tmp_path / "shoot.jsonl"
-    done = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ptutor.experiments", "shootout", "--task",
-         "ner", "--model", "tiny-bert", "--train", str(tmp_path / "train.conll"), "--test", str(tmp_path / "test.conll"),
-         "--minutes", "0.02", "--methods", "probe,lora", "--seeds", "0", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = read_jsonl(out)
+    _, rows = accelerate_shootout(tmp_path, 1, "probe,lora")
     assert sorted(r["method"] for r in rows) == ["lora", "probe"]
     assert all(r["device"].startswith("cuda") for r in rows), [r["device"] for r in rows]

@@ -72,19 +72,25 @@ def test_the_command_line_refuses_an_unswept_method_with_the_fix(tmp_path):
     assert out.returncode == 2 and "Sweep first" in out.stderr
 
 
-def test_processes_launched_by_accelerate_share_the_runs_and_the_first_writes_the_table(tmp_path):
-    """`accelerate launch` (here two CPU processes; on a GPU machine one per GPU): each run happens exactly once."""
+def accelerate_shootout(tmp_path, processes: int, methods: str):
+    """`accelerate launch` a one-seed NER shoot-out on tiny-bert and toy data; returns (finished process, log rows)."""
     write_conll(toy_sentences(24), tmp_path / "train.conll")
     write_conll(toy_sentences(8), tmp_path / "test.conll")
     out = tmp_path / "shoot.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
-         "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ptutor.experiments", "shootout", "--task",
-         "ner", "--model", "tiny-bert", "--train", str(tmp_path / "train.conll"), "--test", str(tmp_path / "test.conll"),
-         "--minutes", "0.02", "--methods", "probe,lora,bitfit", "--seeds", "0", "--out", str(out)],
+        [sys.executable, "-m", "accelerate.commands.launch", *(["--multi_gpu"] if processes > 1 else []),
+         "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "-m", "ptutor.experiments", "shootout", "--task", "ner", "--model", "tiny-bert",
+         "--train", str(tmp_path / "train.conll"), "--test", str(tmp_path / "test.conll"),
+         "--minutes", "0.02", "--methods", methods, "--seeds", "0", "--out", str(out)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = read_jsonl(out)
+    return done, read_jsonl(out)
+
+
+def test_processes_launched_by_accelerate_share_the_runs_and_the_first_writes_the_table(tmp_path):
+    """`accelerate launch` (here two CPU processes; on a GPU machine one per GPU): each run happens exactly once."""
+    done, rows = accelerate_shootout(tmp_path, 2, "probe,lora,bitfit")
     assert sorted(r["method"] for r in rows) == ["bitfit", "lora", "probe"]  # each once, not once per process
     assert "2 of them in process 0 of 2" in done.stdout and "1 of them in process 1 of 2" in done.stdout
     assert done.stdout.count("wrote ") == 1 and "(1 seed)" in (tmp_path / "shoot.md").read_text()
