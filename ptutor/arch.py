@@ -56,9 +56,10 @@ def family(config) -> str:
     """The ptutor family name of a transformers config (one of SUPPORTED), or a clear error."""
     model_type = getattr(config, "model_type", "") or ""
     if getattr(config, "is_encoder_decoder", False) and model_type not in ENCODER_DECODERS:
-        raise ValueError(f"{model_type!r} is an encoder-decoder ptutor has no layout for; the one it knows is BART "
-                         "(T5's relative position bias has no entries for prefix keys). Use a BART model "
-                         f"(tiny-bart, bart-base) or one of: {', '.join(SUPPORTED)}")
+        raise ValueError(f"{model_type!r} is an encoder-decoder ptutor has no layout for; the one it knows is BART, "
+                         "whose encoder attention ptutor's prefix hooks are written and tested for (T5's attention "
+                         "shares one relative-position bias across layers and would need its own; peft's prefix "
+                         f"tuning supports T5). Use a BART model (tiny-bart, bart-base) or one of: {', '.join(SUPPORTED)}")
     if model_type == "chatglm" or getattr(config, "multi_query_group_num", None) is not None:
         return "chatglm"
     if model_type in SUPPORTED:

@@ -8,6 +8,7 @@ import statistics
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
@@ -54,6 +55,53 @@ def format_params(model: torch.nn.Module) -> str:
     """Trainable and total parameter counts of a model in one readable line."""
     trainable, total = count_parameters(model)
     return f"trainable {trainable:,} of {total:,} parameters ({100 * trainable / total:.4f} %)"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A transformer's shapes from its published config, enough to count its weights by hand: the
+    arithmetic behind "6 B in 4 bits fits in 7 GB" for models too large to load here. Norms and biases
+    are left out (well under 0.1 % of these models)."""
+
+    layers: int
+    hidden: int
+    ffn: int  # inner width of the feed-forward block
+    vocab: int
+    kv_width: int | None = None  # width of the key and value projections (kv heads x head dim); default hidden
+    glu: bool = False  # a gated feed-forward block (SwiGLU, GeGLU): gate, up and down, three matrices
+    tied: bool = True  # the output layer reuses the word embeddings
+
+    def linears(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each linear layer of one block, by its Llama name."""
+        kv = self.kv_width or self.hidden
+        shapes = {"q_proj": (self.hidden, self.hidden), "k_proj": (self.hidden, kv), "v_proj": (self.hidden, kv),
+                  "o_proj": (self.hidden, self.hidden), "up_proj": (self.hidden, self.ffn),
+                  "down_proj": (self.ffn, self.hidden)}
+        return {**shapes, "gate_proj": (self.hidden, self.ffn)} if self.glu else shapes
+
+    def block_params(self) -> int:
+        """Weights of the linear layers in all blocks: what 4-bit storage quantises."""
+        return self.layers * sum(i * o for i, o in self.linears().values())
+
+    def embedding_params(self) -> int:
+        """The word embeddings, and the output layer when it is not tied to them: kept in 16 bits."""
+        return self.vocab * self.hidden * (1 if self.tied else 2)
+
+    def params(self) -> int:
+        return self.block_params() + self.embedding_params()
+
+    def weight_gb(self, bits: float = 16, embedding_bits: float = 16) -> float:
+        """GB (1e9 bytes) of weights with the blocks' linear layers at `bits` a weight (4 for INT4, 4.127 for
+        NF4 with double quantisation) and the embeddings at `embedding_bits` (quantisers keep them 16-bit)."""
+        return (self.block_params() * bits + self.embedding_params() * embedding_bits) / 8 / 1e9
+
+    def lora_params(self, r: int, targets: tuple[str, ...] = ("q_proj", "v_proj")) -> int:
+        """Numbers in LoRA's A (r x in) and B (out x r) for every target layer of every block."""
+        shapes = self.linears()
+        unknown = set(targets) - set(shapes)
+        if unknown:
+            raise ValueError(f"no layer named {sorted(unknown)} in this architecture; it has {sorted(shapes)}")
+        return self.layers * sum(r * (shapes[t][0] + shapes[t][1]) for t in targets)
 
 
 def reset_peak_memory(device: torch.device) -> None:

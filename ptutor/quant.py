@@ -155,10 +155,11 @@ class DequantizedMatmul(torch.autograd.Function):
 
 class NF4Linear(nn.Module):
     """A frozen linear layer stored in NF4: the weight is dequantised for each forward (QLoRA's recipe:
-    4-bit storage, compute in `compute_dtype`). Gradients flow to the input, never to the weight."""
+    4-bit storage, compute in `compute_dtype`). Gradients flow to the input, never to the weight.
+    `levels` stores it in another 4-bit format instead (e.g. `int4_levels()`), for comparison."""
 
     def __init__(self, linear: nn.Module, blocksize: int = 64, double_quant: bool = True,
-                 compute_dtype: torch.dtype = torch.float32):
+                 compute_dtype: torch.dtype = torch.float32, levels: torch.Tensor | None = None):
         super().__init__()
         from transformers.pytorch_utils import Conv1D
 
@@ -170,7 +171,7 @@ class NF4Linear(nn.Module):
             raise TypeError(f"NF4Linear replaces an nn.Linear or GPT-2 Conv1D, got {type(linear).__name__}")
         self.out_features, self.in_features = weight.shape
         self.compute_dtype = compute_dtype
-        self.q = quantize_nf4(weight.contiguous(), blocksize, double_quant)
+        self.q = quantize_4bit(weight.contiguous(), levels, blocksize, double_quant)  # levels: NF4 by default
         for name in ("packed", "absmax", "absmax_codes", "absmax_scale"):
             value = getattr(self.q, name)
             self.register_buffer(name, value if value is None else value.clone())

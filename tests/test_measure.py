@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from ptutor.backbones import load_backbone
-from ptutor.measure import compare_latency, count_parameters, memory_anatomy, predict_training_memory, weight_bytes
+from ptutor.measure import (Architecture, compare_latency, count_parameters, memory_anatomy, predict_training_memory,
+                            weight_bytes)
 from ptutor.methods import FineTuneConfig, LoraConfig, QLoraConfig, inject
 
 
@@ -74,3 +75,28 @@ def test_compare_latency_times_every_function():
 
     t = compare_latency({"a": lambda: bump("a"), "b": lambda: bump("b")}, rounds=5, warmup=1)
     assert set(t) == {"a", "b"} and calls == {"a": 6, "b": 6} and all(v >= 0 for v in t.values())
+
+
+def test_architecture_counts_published_model_sizes_from_their_shapes():
+    glm = Architecture(layers=28, hidden=4096, ffn=16384, vocab=130528)  # ChatGLM-6B: "6.2 B parameters"
+    assert abs(glm.params() / 1e9 - 6.17) < 0.01
+    assert abs(glm.weight_gb(bits=4) - 3.89) < 0.01  # INT4 blocks, fp16 embeddings
+    llama = Architecture(layers=80, hidden=8192, ffn=22016, vocab=32000, glu=True, tied=False)  # LLaMA-65B
+    assert abs(llama.params() / 1e9 - 65.3) < 0.1
+    assert abs(llama.lora_params(64, tuple(llama.linears())) / 1e9 - 0.80) < 0.01  # Guanaco's r = 64 everywhere
+
+
+def test_architecture_lora_count_is_what_peft_trains_on_a_small_model():
+    import peft
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=100)
+    arch = Architecture(layers=2, hidden=64, ffn=96, vocab=100, kv_width=2 * 16, glu=True, tied=False)
+    model = peft.get_peft_model(LlamaForCausalLM(cfg), peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"]))
+    assert count_parameters(model)[0] == arch.lora_params(4, ("q_proj", "v_proj", "down_proj"))
+    base = LlamaForCausalLM(cfg)
+    linear = sum(m.weight.numel() for n, m in base.named_modules() if n.startswith("model.layers") and hasattr(m, "in_features"))
+    assert arch.block_params() == linear
+    with pytest.raises(ValueError, match="no layer named"):
+        arch.lora_params(4, ("qkv",))

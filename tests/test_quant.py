@@ -94,3 +94,13 @@ def test_nf4_linear_keeps_only_4bit_codes_between_forward_and_backward():
     x2 = x.detach().clone().requires_grad_(True)
     dense(x2).sum().backward()
     assert torch.allclose(x.grad, x2.grad, atol=1e-5)  # the same input gradient as the dequantised layer's
+
+
+def test_nf4_linear_stores_its_weight_on_the_levels_it_is_given():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(128, 64, bias=False)
+    for levels in (int4_levels(), nf4_levels()):
+        w = NF4Linear(linear, double_quant=False, levels=levels).weight
+        expected = dequantize_4bit(quantize_4bit(linear.weight.detach(), levels, 64))
+        assert torch.equal(w, expected)
+    assert not torch.equal(NF4Linear(linear, levels=int4_levels()).weight, NF4Linear(linear).weight)

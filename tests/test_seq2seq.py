@@ -115,7 +115,7 @@ def test_runner_trains_and_the_checkpoint_round_trips(tmp_path):
 
 
 def test_what_ptutor_cannot_do_on_an_encoder_decoder_is_refused_with_the_reason():
-    with pytest.raises(ValueError, match="T5's relative position bias"):
+    with pytest.raises(ValueError, match="T5's attention shares one relative-position bias"):
         family(T5Config(d_model=64, num_layers=2, num_heads=4, d_kv=16, d_ff=128))
     with pytest.raises(ValueError, match="task='seq2seq-lm'"):
         load_backbone("tiny-bart", "causal-lm")
