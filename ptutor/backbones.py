@@ -113,6 +113,8 @@ PRESETS: dict[str, Preset] = {
         Preset("bert-base-cased", "hub", "bert", "BERT-base cased, 110 M (hub, needs a network)",
                hub_id="google-bert/bert-base-cased"),
         Preset("gpt2", "hub", "gpt2", "GPT-2 small, 124 M (hub, needs a network)", hub_id="openai-community/gpt2"),
+        Preset("gpt2-medium", "hub", "gpt2", "GPT-2 Medium, 355 M, Li & Liang's E2E model (hub, needs a network)",
+               hub_id="openai-community/gpt2-medium"),
         Preset("bart-base", "hub", "bart", "BART-base encoder-decoder, 6 + 6 layers, 140 M (hub, needs a network)",
                hub_id="facebook/bart-base"),
         Preset("glm-edge-1.5b", "hub", "glm", "GLM-Edge 1.5B chat, native transformers GLM (hub, needs a network)",

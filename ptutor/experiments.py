@@ -13,7 +13,7 @@ From a shell (prints the same dict as one JSON line):
 Method options are the fields of the method's config, scoped to that method: `--help`
 after `--method M` lists M's options with their defaults, and an option of another
 method is an error. `--lr 1e-3,3e-3,1e-2` (several values) runs a learning-rate sweep
-and needs `--dev`; `best_lr(rows)` picks the winner on dev from a results log.
+and needs `--dev`; `ptutor.results.pick_lr(rows, method)` picks the winner on dev from a results log.
 
 Every method at once (ptutor.shootout): `python -m ptutor.experiments shootout --task ner --seeds 0,1,2`.
 """
@@ -37,7 +37,6 @@ from .cli import positive
 from .data import IGNORE_INDEX, append_jsonl, batches
 from .measure import count_parameters, hardware, versions
 from .methods import METHODS, inject
-from .results import COLUMN_TITLES, digits, spread
 from .tasks import TASKS, Task, get_task, load_items
 from .train import TrainConfig, fit, pick_device, seed_everything
 
@@ -218,58 +217,11 @@ def warm_start(base, config, folder):
 
 
 def sweep(task, method: str, model, train, test, dev, lrs: list[float], **kwargs) -> list[dict]:
-    """One run per learning rate (each with the same seed and budget); pick with best_lr on dev."""
+    """One run per learning rate (each with the same seed and budget); pick with results.pick_lr on dev."""
     if dev is None:
         raise ValueError("a learning-rate sweep picks on the dev set: pass dev=... (--dev FILE)")
     return [run(task, method, model, train, test, dev, lr=lr, **kwargs) for lr in lrs]
 
-
-def best_lr(rows: list[dict], method: str | None = None, **match) -> dict:
-    """The row with the best dev score among `rows` of `method` (and other fields equal to `match`)."""
-    rows = [r for r in rows if (method is None or r["method"] == method)
-            and all(r.get(k) == v for k, v in match.items())]
-    scored = [r for r in rows if f"dev_{r['metric']}" in r]
-    if not scored:
-        raise ValueError(f"no rows with a dev score for method {method!r} {match or ''}: run the sweep with a dev set")
-    return max(scored, key=lambda r: r[f"dev_{r['metric']}"])
-
-
-def sweep_table(rows: list[dict]) -> str:
-    """A markdown table of a sweep log: per method, the dev score at each learning rate, the best in bold."""
-    metric = rows[0]["metric"]
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    lrs = sorted({r["lr"] for r in rows})
-    lines = ["| method | " + " | ".join(f"{lr:g}" for lr in lrs) + " | picked |", "|---|" + "---:|" * (len(lrs) + 1)]
-    for m in methods:
-        best = best_lr(rows, m)
-        cells = []
-        for lr in lrs:
-            hit = [r for r in rows if r["method"] == m and r["lr"] == lr]
-            value = f"{hit[0][f'dev_{metric}']:.{digits(metric)}f}" if hit else ""
-            cells.append(f"**{value}**" if hit and hit[0] is best else value)
-        lines.append(f"| {METHODS[m].config_class.title or m} | " + " | ".join(cells) + f" | {best['lr']:g} |")
-    return "\n".join(lines)
-
-
-def plot_sweep(rows: list[dict], ax=None):
-    """Dev score against learning rate (log scale), one line per method; returns the matplotlib Axes."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
-    metric = rows[0]["metric"]
-    for m in dict.fromkeys(r["method"] for r in rows):
-        pts = sorted((r["lr"], r[f"dev_{metric}"]) for r in rows if r["method"] == m)
-        ax.plot(*zip(*pts), marker="o", label=METHODS[m].config_class.title or m)
-    ax.set_xscale("log")
-    ax.set_xlabel("peak learning rate")
-    ax.set_ylabel(f"dev {metric}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax
-
-
-# --- command line ----------------------------------------------------------------------------------
 
 def _field_parser(cls, name: str, default):
     """Parse a config field from text: its type from the annotation (`int | None` -> int, list[str] -> a
@@ -409,73 +361,6 @@ def run_and_print(args: argparse.Namespace, lr: float | None) -> None:
                  head_lr=args.head_lr, device=args.device, save=args.save, out=args.out, start_from=args.start_from,
                  progress=not args.quiet, **args.options)
     print(json.dumps(result), flush=True)
-
-
-def run_name(row: dict) -> str:
-    """A short readable name for one run: method plus the options that differ from its defaults."""
-    cls = METHODS[row["method"]].config_class
-    defaults = cls().to_dict()
-    changed = [f"{k}={v}" for k, v in row["config"].items() if k not in ("method", "anchor_ids")
-               and defaults.get(k) != v]
-    title = cls.title or row["method"]
-    return title + (f" ({', '.join(changed)})" if changed else "")
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """Group runs that differ only in their seed; per group: mean and spread of the task metric, mean step
-    time, peak memory and steps, and the seeds. Groups keep the order of their first run."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        key = (r.get("task"), r["method"], r.get("model"), r["lr"], r.get("train_items"),
-               json.dumps(r["config"], sort_keys=True))
-        groups.setdefault(key, []).append(r)
-    out = []
-    for runs in groups.values():
-        metric = runs[0].get("metric", "f1")
-        scores = [r.get("primary", r.get(metric)) for r in runs]
-        mean = lambda k: sum(r[k] for r in runs) / len(runs)  # noqa: E731
-        extra = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]
-                 if k in ("rouge_l", "mentions_all", "tokens_per_second") and all(r.get(k) is not None for r in runs)}
-        out.append({"name": run_name(runs[0]), "method": runs[0]["method"], "metric": metric, "lr": runs[0]["lr"],
-                    "extra": extra,
-                    "seeds": [r.get("seed") for r in runs], "score": sum(scores) / len(scores),
-                    "spread": spread(scores), "steps": mean("steps"), "step_seconds": mean("step_seconds"),
-                    "peak_mb": mean("peak_mb") if all("peak_mb" in r for r in runs) else None,
-                    "trainable_params": runs[0]["trainable_params"], "total_params": runs[0]["total_params"]})
-    return out
-
-
-
-def results_table(rows: list[dict], baseline: str = "ft", extra: tuple[str, ...] = ()) -> str:
-    """A markdown table of a results log: one line per setting (seeds pooled as mean ± sample s.d.),
-    with the task metric and step time relative to the best `baseline` setting, and the means of
-    any `extra` result fields (e.g. "rouge_l", "mentions_all")."""
-    groups = summarize(rows)
-    metric = groups[0]["metric"] if groups else "f1"
-    base = [g for g in groups if g["method"] == baseline]
-    best = max(base, key=lambda g: g["score"]) if base else None
-    name = COLUMN_TITLES.get(metric, metric)
-    head = f"| run | LR | trainable (share) | seeds | steps | s/step | peak MB | {name} (test) |"
-    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
-    for k in extra:
-        head, rule = head + f" {COLUMN_TITLES.get(k, k)} |", rule + "---:|"
-    if best:
-        head, rule = head + f" {name} / best {baseline} | step / {baseline} |", rule + "---:|---:|"
-    lines = [head, rule]
-    d = digits(metric)
-    for g in groups:
-        score = f"{g['score']:.{d}f}" + (f" ± {g['spread']:.{d}f}" if len(g["seeds"]) > 1 else "")
-        peak = f"{g['peak_mb']:,.0f}" if g["peak_mb"] is not None else "-"
-        line = (f"| {g['name']} | {g['lr']:g} | {g['trainable_params']:,} "
-                f"({100 * g['trainable_params'] / g['total_params']:.2f}%) | {len(g['seeds'])} | {g['steps']:.0f} | "
-                f"{g['step_seconds']:.3f} | {peak} | {score} |")
-        for k in extra:
-            v = g["extra"].get(k)
-            line += " - |" if v is None else (f" {v:.0%} |" if k == "mentions_all" else f" {v:.1f} |")
-        if best:
-            line += f" {g['score'] / best['score']:.2f} | {g['step_seconds'] / best['step_seconds']:.2f} |"
-        lines.append(line)
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

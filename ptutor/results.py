@@ -36,12 +36,36 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def format_score(mean_: float, spread_: float, seeds: int, metric: str, count: bool = True) -> str:
+    """The one rule for printing a score over seeds: `0.412 ± 0.006 (3)` (`count=False`: without the count, for
+    tables with a seeds column), and `0.412 (1 seed)` for a single run, which is a sketch."""
+    d = digits(metric)
+    if seeds == 1:
+        return f"{mean_:.{d}f} (1 seed)"
+    return f"{mean_:.{d}f} ± {spread_:.{d}f}" + (f" ({seeds})" if count else "")
+
+
 def score_cell(values: list[float], metric: str) -> str:
     """One table cell for a score over seeds: `0.412 ± 0.006 (3)`, or `0.412 (1 seed)`: one seed is a sketch."""
-    d = digits(metric)
-    if len(values) == 1:
-        return f"{values[0]:.{d}f} (1 seed)"
-    return f"{mean(values):.{d}f} ± {spread(values):.{d}f} ({len(values)})"
+    return format_score(mean(values), spread(values), len(values), metric)
+
+
+def title(method: str) -> str:
+    """A method's name in tables (its config's title)."""
+    from .methods import METHODS  # here, not at the top: reading a log needs no torch until a table is named
+
+    return METHODS[method].config_class.title or method if method in METHODS else method
+
+
+def run_name(row: dict) -> str:
+    """A short readable name for one run's setting: the method's title plus the options that differ from its
+    defaults (derived fields such as the token ids an initialisation drew are not options)."""
+    from .methods import METHODS
+
+    defaults = METHODS[row["method"]].config_class().to_dict()
+    changed = [f"{k}={v}" for k, v in row["config"].items() if k not in ("method", "anchor_ids")
+               and defaults.get(k) != v]
+    return title(row["method"]) + (f" ({', '.join(changed)})" if changed else "")
 
 
 def dev_score(row: dict) -> float | None:
@@ -121,9 +145,69 @@ def best_setting(rows: list[dict], method: str, seeds: tuple[int, ...] = (0, 1))
     return max(groups.values(), key=score)
 
 
+def summarize(rows: list[dict]) -> list[dict]:
+    """Pool the runs of each setting (`setting`: method, rate, head rate, options; task, backbone and data size
+    too) over their seeds, in the order of each setting's first run. Per setting: its name (`run_name`), the test
+    score's mean and `spread` and the seeds, and the means of steps, step time, peak memory (None where a run
+    lacks it), tokens per second and the extra metrics (ROUGE-L, values stated)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r.get("task"), r.get("model"), r.get("train_items"), *setting(r)), []).append(r)
+    out = []
+    for runs in groups.values():
+        metric = runs[0].get("metric", "f1")
+        scores = [r.get("primary", r.get(metric)) for r in runs]
+
+        def avg(key, runs=runs):
+            values = [r.get(key) for r in runs]
+            return None if any(v is None for v in values) else mean(values)
+        out.append({"name": run_name(runs[0]), "method": runs[0]["method"], "metric": metric, "lr": runs[0]["lr"],
+                    "seeds": [r.get("seed") for r in runs], "score": mean(scores), "spread": spread(scores),
+                    "steps": avg("steps"), "step_seconds": avg("step_seconds"), "peak_mb": avg("peak_mb"),
+                    "tokens_per_second": avg("tokens_per_second"),
+                    "extra": {k: avg(k) for k in ("rouge_l", "mentions_all") if avg(k) is not None},
+                    "checkpoint_mb": None if avg("checkpoint_bytes") is None else avg("checkpoint_bytes") / 2**20,
+                    "trainable_params": runs[0]["trainable_params"], "total_params": runs[0]["total_params"]})
+    return out
+
+
+def results_table(rows: list[dict], baseline: str = "ft", extra: tuple[str, ...] = ()) -> str:
+    """Markdown: one line per setting (`summarize`), with the test score and step time relative to the best
+    `baseline` setting, and the means of any `extra` metrics (e.g. "rouge_l", "mentions_all"); "-" where a
+    run did not record a value."""
+    groups = summarize(rows)
+    metric = groups[0]["metric"] if groups else "f1"
+    base = [g for g in groups if g["method"] == baseline]
+    best = max(base, key=lambda g: g["score"]) if base else None
+    name = COLUMN_TITLES.get(metric, metric)
+    head = f"| run | LR | trainable (share) | seeds | steps | s/step | peak MB | {name} (test) |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for k in extra:
+        head, rule = head + f" {COLUMN_TITLES.get(k, k)} |", rule + "---:|"
+    if best:
+        head, rule = head + f" {name} / best {baseline} | step / {baseline} |", rule + "---:|---:|"
+    lines = [head, rule]
+    for g in groups:
+        score = format_score(g["score"], g["spread"], len(g["seeds"]), metric, count=False)
+        line = (f"| {g['name']} | {g['lr']:g} | {g['trainable_params']:,} "
+                f"({100 * g['trainable_params'] / g['total_params']:.2f}%) | {len(g['seeds'])} | {g['steps']:.0f} | "
+                f"{g['step_seconds']:.3f} | {_number(g['peak_mb'], ',.0f')} | {score} |")
+        for k in extra:
+            line += f" {_number(g['extra'].get(k), '.0%' if k == 'mentions_all' else '.1f')} |"
+        if best:
+            line += f" {g['score'] / best['score']:.2f} | {g['step_seconds'] / best['step_seconds']:.2f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def sweep_table(rows: list[dict], titles: dict[str, str] | None = None) -> str:
-    """Markdown: per method, the mean dev score (± s.d. over seeds) at each rate, the pick in bold."""
-    titles = titles or {}
+    """Markdown: per method, the mean dev score (± s.d. over seeds) at each rate, the pick in bold; a method's
+    name is its title unless `titles` gives another."""
+    titles = titles or {m: title(m) for m in {r["method"] for r in rows}}
     metric = rows[0]["metric"]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lrs = sorted({r["lr"] for r in rows})
@@ -137,6 +221,25 @@ def sweep_table(rows: list[dict], titles: dict[str, str] | None = None) -> str:
             cells.append(f"**{cell}**" if lr == best else cell)
         lines.append(f"| {titles.get(m, m)} | " + " | ".join(cells) + f" | {best:g} |")
     return "\n".join(lines)
+
+
+def plot_sweep(rows: list[dict], ax=None):
+    """Mean dev score (over seeds) against learning rate (log scale), one line per method; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    metric = rows[0]["metric"]
+    for m in dict.fromkeys(r["method"] for r in rows):
+        points = [(lr, mean([dev_score(r) for r in runs])) for lr, runs in by_lr(rows, m).items()
+                  if all(dev_score(r) is not None for r in runs)]
+        ax.plot(*zip(*points), marker="o", label=title(m))
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel(f"dev {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
 
 
 def verdict(a: list[float], b: list[float], threshold: float = 1.0) -> str:

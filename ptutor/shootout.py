@@ -31,7 +31,7 @@ from pathlib import Path
 from .cli import positive
 from .data import read_jsonl
 from .methods import METHODS
-from .results import COLUMN_TITLES, digits, spread
+from .results import COLUMN_TITLES, format_score, setting, summarize
 from .tasks import get_task, load_items
 
 # The book's real data for each task, on which the default rates were swept (override with --train/--test), and
@@ -79,10 +79,13 @@ def command(task: str, method: str, seed: int, model: str, train: str, test: str
 
 def belongs(r: dict, task: str, method: str, model: str, minutes: float, train_limit: int | None) -> bool:
     """Was logged run `r` made with this shoot-out's settings (task, method, backbone, budget, data size) at the
-    method's current swept learning rate? Runs at a rate the sweep no longer picks are neither reused nor pooled."""
+    method's current swept learning rate, with the method's options as the shoot-out sets them and no head rate
+    of its own? Runs of any other setting are neither reused nor pooled."""
+    cls = METHODS[method].config_class
+    config = {**cls().to_dict(), **TASK_DEFAULTS.get(task, {}).get("options", {}).get(method, {})}
+    expected = {"method": method, "config": config, "lr": cls.lr_for(task)}
     return (r["task"] == task and r["method"] == method and r["model"] == model and r["budget"]["minutes"] == minutes
-            and r["lr"] == METHODS[method].config_class.lr_for(task)
-            and (train_limit is None or r["train_items"] == train_limit))
+            and (train_limit is None or r["train_items"] == train_limit) and setting(r) == setting(expected))
 
 
 def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | None = None, model: str | None = None,
@@ -203,22 +206,20 @@ def wait_for_everyone() -> None:
 
 
 def table_rows(rows: list[dict]) -> list[dict]:
-    """One record per method: its cost columns (means over seeds) and its metric as mean and spread."""
+    """One record per setting of the log (`ptutor.results.summarize`: a method's runs pool over seeds only when
+    their rate and options agree), the methods in the shoot-out's order: cost columns as means over seeds, the
+    metric as mean and spread, None where a run did not record a value."""
+    rank = {m: i for i, m in enumerate(ORDER)}
     out = []
-    for method in [m for m in ORDER if any(r["method"] == m for r in rows)] + \
-            sorted({r["method"] for r in rows} - set(ORDER)):
-        runs = [r for r in rows if r["method"] == method]
-        mean = lambda k: sum(r[k] for r in runs if r.get(k) is not None) / max(1, sum(r.get(k) is not None for r in runs))  # noqa: E731
-        scores = [r["primary"] for r in runs]
-        out.append({"method": method, "title": METHODS[method].config_class.title or method, "lr": runs[0]["lr"],
-                    "trainable_params": runs[0]["trainable_params"],
-                    "trainable_pct": round(100 * runs[0]["trainable_params"] / runs[0]["total_params"], 4),
-                    "seeds": sorted(r["seed"] for r in runs), "steps": round(mean("steps")),
-                    "step_seconds": round(mean("step_seconds"), 4), "tokens_per_second": round(mean("tokens_per_second"), 1),
-                    "peak_mb": round(mean("peak_mb"), 1),
-                    "checkpoint_mb": round(mean("checkpoint_bytes") / 2**20, 3) if any("checkpoint_bytes" in r for r in runs) else None,
-                    "metric": runs[0]["metric"], "mean": round(sum(scores) / len(scores), 4),
-                    "spread": round(spread(scores), 4)})
+    for g in sorted(summarize(rows), key=lambda g: rank.get(g["method"], len(ORDER))):
+        out.append({"method": g["method"], "title": g["name"], "lr": g["lr"], "trainable_params": g["trainable_params"],
+                    "trainable_pct": round(100 * g["trainable_params"] / g["total_params"], 4),
+                    "seeds": sorted(g["seeds"]), "steps": round(g["steps"]),
+                    "step_seconds": round(g["step_seconds"], 4),
+                    "tokens_per_second": None if g["tokens_per_second"] is None else round(g["tokens_per_second"], 1),
+                    "peak_mb": None if g["peak_mb"] is None else round(g["peak_mb"], 1),
+                    "checkpoint_mb": None if g["checkpoint_mb"] is None else round(g["checkpoint_mb"], 3),
+                    "metric": g["metric"], "mean": round(g["score"], 4), "spread": round(g["spread"], 4)})
     return out
 
 
@@ -236,9 +237,7 @@ def provenance(rows: list[dict]) -> dict:
 
 def score_text(record: dict) -> str:
     """A table cell for one method's metric: mean ± spread over its seeds, or its one score marked as such."""
-    d = digits(record["metric"])
-    one = len(record["seeds"]) == 1
-    return f"{record['mean']:.{d}f}" + (" (1 seed)" if one else f" ± {record['spread']:.{d}f}")
+    return format_score(record["mean"], record["spread"], len(record["seeds"]), record["metric"], count=False)
 
 
 def markdown(records: list[dict]) -> str:
@@ -247,10 +246,10 @@ def markdown(records: list[dict]) -> str:
     lines = [f"| method | LR | trainable | share | seeds | steps | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
-        ckpt = "-" if r["checkpoint_mb"] is None else f"{r['checkpoint_mb']:.2f}"
+        cell = lambda key, spec: "-" if r[key] is None else format(r[key], spec)  # noqa: E731
         lines.append(f"| {r['title']} | {r['lr']:g} | {r['trainable_params']:,} | {r['trainable_pct']:.3f}% | "
-                     f"{len(r['seeds'])} | {r['steps']} | {r['step_seconds']:.3f} | {r['tokens_per_second']:.0f} | {r['peak_mb']:,.0f} | "
-                     f"{ckpt} | {score_text(r)} |")
+                     f"{len(r['seeds'])} | {r['steps']} | {r['step_seconds']:.3f} | {cell('tokens_per_second', '.0f')} | "
+                     f"{cell('peak_mb', ',.0f')} | {cell('checkpoint_mb', '.2f')} | {score_text(r)} |")
     return "\n".join(lines)
 
 

@@ -97,3 +97,31 @@ def test_best_setting_picks_among_recipes_on_dev_and_keeps_all_its_seeds():
     assert [x["seed"] for x in best] == [0, 1, 2] and best[0]["head_lr"] == 0.03  # anchors differ, one setting
     with pytest.raises(ValueError, match="no setting"):
         best_setting(rows, "lora", seeds=(0, 7))
+
+
+def _stamped(method, lr, seed, score, **config):
+    return {"task": "ner", "model": "m", "train_items": 10, "method": method, "lr": lr, "seed": seed, "metric": "f1",
+            "primary": score, "f1": score, "dev_f1": score, "steps": 10, "step_seconds": 0.5, "peak_mb": 100.0,
+            "trainable_params": 5, "total_params": 100, "config": {"method": method, **config}}
+
+
+def test_every_table_pools_one_log_the_same_way():
+    """results_table, summarize, the shoot-out's records and score_cell agree on one log: the same groups (a
+    method's runs with other options are another setting, not more seeds), means, spreads and score text."""
+    from ptutor.results import results_table, summarize
+    from ptutor.shootout import markdown, table_rows
+
+    log = [_stamped("ft", 1e-4, s, v) for s, v in enumerate((0.40, 0.44, 0.42))]
+    log += [_stamped("lora", 1e-3, 0, 0.30, r=8), _stamped("lora", 1e-3, 1, 0.34, r=8), _stamped("lora", 1e-3, 0, 0.20, r=2)]
+    log[-1]["peak_mb"] = None  # a run that did not record its peak
+    groups = summarize(log)
+    records = table_rows(log)
+    assert [(g["method"], len(g["seeds"])) for g in groups] == [("ft", 3), ("lora", 2), ("lora", 1)]
+    assert [(r["method"], r["mean"], r["spread"]) for r in records] == [
+        (g["method"], round(g["score"], 4), round(g["spread"], 4)) for g in groups]
+    cells = [score_cell([r["primary"] for r in log[:3]], "f1"), score_cell([0.30, 0.34], "f1"), score_cell([0.20], "f1")]
+    table, shootout = results_table(log), markdown(records)
+    for cell in cells:  # the same text in both tables (they carry a seeds column, so no count in brackets)
+        text = cell.rsplit(" (", 1)[0] if "seed)" not in cell else cell
+        assert text in table and text in shootout
+    assert table.splitlines()[-1].split("|")[7].strip() == "-" and "| - |" in shootout.splitlines()[-1]

@@ -11,7 +11,8 @@ from ptutor import checkpoint
 from ptutor.backbones import load_backbone
 from ptutor.checkpoint import CheckpointError
 from ptutor.data import NER_LABELS, read_jsonl
-from ptutor.experiments import _field_parser, best_lr, method_config, parse_args, run, warm_start
+from ptutor.experiments import _field_parser, method_config, parse_args, run, warm_start
+from ptutor.results import pick_lr
 from ptutor.methods import PrefixConfig, PromptTuningConfig, inject
 from ptutor.tasks import GenTask, TaskDataError
 from ptutor.textgen import generation_scores, input_values, mentions_all, rouge_l
@@ -151,14 +152,14 @@ def test_a_warm_start_begins_from_the_checkpoint_and_refuses_other_settings(tmp_
     assert result["start_from"] == str(tmp_path / "src")
 
 
-def test_a_sweep_needs_dev_and_best_lr_picks_on_dev():
+def test_a_sweep_needs_dev_and_pick_lr_picks_on_dev():
     out = cli("ner", "--method", "probe", "--train", "x", "--test", "y", "--lr", "1e-3,1e-2")
     assert out.returncode != 0 and "picks on dev: add --dev FILE" in out.stderr
-    rows = [{"method": "pt2", "metric": "f1", "lr": lr, "dev_f1": f1, "f1": 1 - f1}
+    rows = [{"method": "pt2", "metric": "f1", "lr": lr, "seed": 0, "dev_f1": f1, "f1": 1 - f1}
             for lr, f1 in [(1e-2, 0.5), (3e-2, 0.7), (1e-1, 0.6)]]
-    assert best_lr(rows, "pt2")["lr"] == 3e-2
-    with pytest.raises(ValueError, match="no rows with a dev score"):
-        best_lr(rows, "ft")
+    assert pick_lr(rows, "pt2") == 3e-2
+    with pytest.raises(ValueError, match="no runs of method 'ft'"):
+        pick_lr(rows, "ft")
 
 
 def test_gen_scores_multi_reference_bleu_rouge_and_mentions():
@@ -186,7 +187,7 @@ def test_every_swept_learning_rate_is_inside_its_grid_not_at_an_end():
         rows = read_jsonl(results / f"lr_sweep_{task}.jsonl")
         for method in dict.fromkeys(r["method"] for r in rows):
             grid = sorted(r["lr"] for r in rows if r["method"] == method)
-            pick = best_lr(rows, method)["lr"]
+            pick = pick_lr(rows, method)
             assert grid[0] < pick < grid[-1], f"{task}/{method}: picked {pick:g} at an end of {grid}"
 
 

@@ -62,7 +62,8 @@ def test_a_shootout_runs_each_method_in_its_own_process_resumes_and_writes_its_t
 
 def test_a_single_seed_is_marked_as_such_in_the_table():
     row = {"method": "lora", "lr": 3e-3, "trainable_params": 10, "total_params": 100, "seed": 0, "steps": 5,
-           "step_seconds": 0.1, "tokens_per_second": 50.0, "peak_mb": 10.0, "metric": "f1", "primary": 0.5}
+           "step_seconds": 0.1, "tokens_per_second": 50.0, "peak_mb": 10.0, "metric": "f1", "primary": 0.5,
+           "config": {"method": "lora"}}
     assert "0.500 (1 seed)" in markdown(table_rows([row]))
 
 

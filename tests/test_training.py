@@ -167,7 +167,7 @@ def _row(method, f1, step, lr=1e-3, seed=0, **config):
 
 def test_results_log_reads_back_and_tabulates_relative_to_the_best_baseline(tmp_path):
     from ptutor.data import read_jsonl as read_results
-    from ptutor.experiments import results_table
+    from ptutor.results import results_table
 
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in [
@@ -179,7 +179,7 @@ def test_results_log_reads_back_and_tabulates_relative_to_the_best_baseline(tmp_
 
 
 def test_results_table_pools_seeds_as_mean_and_spread():
-    from ptutor.experiments import results_table
+    from ptutor.results import results_table
 
     rows = [_row("ft", 0.8, 1.0, seed=0), _row("ft", 0.9, 1.0, seed=1), _row("ft", 1.0, 1.0, seed=2),
             _row("pt2", 0.45, 0.5, num_virtual_tokens=64)]

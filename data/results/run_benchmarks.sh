@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The book's benchmark logs, made by the experiment runner at each method's swept learning rate
-# (the dev sweep's pick, ptutor.experiments.best_lr of run_lr_sweeps.sh's logs; the methods' task_lrs
+# (the dev sweep's pick, ptutor.results.pick_lr of run_lr_sweeps.sh's logs; the methods' task_lrs
 # hold the same numbers, checked by tests/test_runner.py). Two runs at a time with one torch thread each
 # (xargs -P 2), one process per run so peak memory is per run:
 #   gen_10min.jsonl        smollm2-135m on data/restaurants: 10 minutes of training per run, test = 300
@@ -22,9 +22,9 @@ if [ "${RESUME:-0}" != 1 ]; then
 fi
 GEN_RUN="$PY -m ptutor.experiments gen --model smollm2-135m --train data/restaurants/train.jsonl --test data/restaurants/test.jsonl --minutes 10 --quiet --out $GEN"
 NER_RUN="$PY -m ptutor.experiments ner --model minilm --train data/ner/train.conll --train-limit 600 --test data/ner/test.conll --minutes 3 --quiet --out $NER"
-pick() {  # the learning rate the dev sweep picked for (task, method): ptutor.experiments.best_lr
+pick() {  # the learning rate the dev sweep picked for (task, method): ptutor.results.pick_lr
   local sweep=data/results/lr_sweep_ner.jsonl; [ "$1" = gen ] && sweep=data/results/lr_sweep_gen.jsonl
-  $PY -c "from ptutor.data import read_jsonl; from ptutor.experiments import best_lr; print(best_lr(read_jsonl('$sweep'), '$2')['lr'])"
+  $PY -c "from ptutor.data import read_jsonl; from ptutor.results import pick_lr; print(pick_lr(read_jsonl('$sweep'), '$2'))"
 }
 jobs() {  # "task method seed": NER first (short runs), then generation
   for seed in 0 1 2; do for method in ft pt2 lora pt ptv1 probe qlora pt2lora; do echo "ner $method $seed"; done; done

@@ -10,7 +10,7 @@ PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=1
 LOG=data/results/ner_lora_rank_3min.jsonl
 [ "${RESUME:-0}" = 1 ] || rm -f "$LOG"
-LR=$($PY -c "from ptutor.data import read_jsonl; from ptutor.experiments import best_lr; print(best_lr(read_jsonl('data/results/lr_sweep_ner.jsonl'), 'lora')['lr'])")
+LR=$($PY -c "from ptutor.data import read_jsonl; from ptutor.results import pick_lr; print(pick_lr(read_jsonl('data/results/lr_sweep_ner.jsonl'), 'lora'))")
 RUN="$PY -m ptutor.experiments ner --method lora --model minilm --train data/ner/train.conll --train-limit 600 --test data/ner/test.conll --minutes 3 --quiet --lr $LR --out $LOG"
 for seed in 0 1 2; do for r in 1 4 16 64; do
   [ -f "$LOG" ] && $PY -c "import json,sys; sys.exit(0 if any(r['config']['r']==$r and r['seed']==$seed for r in map(json.loads, open('$LOG'))) else 1)" && continue
