@@ -32,17 +32,8 @@ from .cli import positive
 from .data import read_jsonl
 from .methods import METHODS
 from .results import COLUMN_TITLES, format_score, setting, summarize
-from .tasks import get_task, load_items
+from .tasks import TASKS, get_task, load_items
 
-# The book's real data for each task, on which the default rates were swept (override with --train/--test), and
-# options a task's backbone needs: SmolLM2 (Llama family) has no bias terms, so BitFit adds zero ones to train
-# (see ptutor.methods.bitfit).
-TASK_DEFAULTS = {
-    "ner": {"model": "minilm", "train": "data/wnut17/train.conll", "test": "data/wnut17/test.conll", "minutes": 3.0,
-            "train_limit": None, "options": {}},
-    "gen": {"model": "smollm2-135m", "train": "data/e2e/train.jsonl", "test": "data/e2e/test.jsonl",
-            "minutes": 10.0, "train_limit": None, "options": {"bitfit": {"add_biases": True}}},
-}
 ORDER = ("ft", "probe", "bitfit", "pt", "ptv1", "pt2", "adapter", "lora", "qlora", "pt2lora")
 
 
@@ -72,7 +63,7 @@ def command(task: str, method: str, seed: int, model: str, train: str, test: str
         cmd += ["--train-limit", str(train_limit)]
     if save:
         cmd += ["--save", save]
-    for name, value in TASK_DEFAULTS.get(task, {}).get("options", {}).get(method, {}).items():
+    for name, value in get_task(task).method_options.get(method, {}).items():
         cmd += ["--" + name.replace("_", "-"), str(value).lower() if isinstance(value, bool) else str(value)]
     return cmd
 
@@ -82,7 +73,7 @@ def belongs(r: dict, task: str, method: str, model: str, minutes: float, train_l
     method's current swept learning rate, with the method's options as the shoot-out sets them and no head rate
     of its own? Runs of any other setting are neither reused nor pooled."""
     cls = METHODS[method].config_class
-    config = {**cls().to_dict(), **TASK_DEFAULTS.get(task, {}).get("options", {}).get(method, {})}
+    config = {**cls().to_dict(), **get_task(task).method_options.get(method, {})}
     expected = {"method": method, "config": config, "lr": cls.lr_for(task)}
     return (r["task"] == task and r["method"] == method and r["model"] == model and r["budget"]["minutes"] == minutes
             and (train_limit is None or r["train_items"] == train_limit) and setting(r) == setting(expected))
@@ -90,19 +81,16 @@ def belongs(r: dict, task: str, method: str, model: str, minutes: float, train_l
 
 def run_shootout(task: str, seeds: list[int], out: str, methods: list[str] | None = None, model: str | None = None,
                  train: str | None = None, test: str | None = None, minutes: float | None = None,
-                 train_limit: int | None = -1, workers: int = 1, threads: int = 1, gpus: list[str] | None = None,
+                 train_limit: int | None = None, workers: int = 1, threads: int = 1, gpus: list[str] | None = None,
                  share: tuple[int, int] = (0, 1), heartbeat: float = 60.0, log=print) -> list[dict]:
     """Run every (method, seed) not yet in `out`, `workers` at a time with `threads` torch threads each
     (with `gpus`: one run per GPU at a time, each process seeing only its own GPU); returns the log's rows
     for this task, backbone and budget. `share=(i, n)`: this is process i of n launched together, and runs
     only every n-th run from the i-th on. Every `heartbeat` seconds it says which runs are going and for how
     long (a generation run takes 10 minutes and more before its line appears)."""
-    if task not in TASK_DEFAULTS:
-        raise ValueError(f"unknown task {task!r}; the shoot-out knows {', '.join(TASK_DEFAULTS)}")
-    d = TASK_DEFAULTS[task]
-    model, train, test = model or d["model"], train or d["train"], test or d["test"]
-    minutes = minutes or d["minutes"]
-    train_limit = d["train_limit"] if train_limit == -1 else train_limit
+    t = get_task(task)  # an unknown task is an error that lists the known ones
+    model, train, test = model or t.default_model, train or t.default_data[0], test or t.default_data[1]
+    minutes = minutes or t.default_minutes
     methods = methods or swept_methods(task)
     check_methods(task, methods)
     for path, what in ((train, "training"), (test, "test")):
@@ -279,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ptutor.experiments shootout",
                                 description="Every method with a swept learning rate, on one task, under one budget, "
                                             "each run in its own process; then a table (CSV, JSON, markdown).")
-    p.add_argument("--task", required=True, choices=sorted(TASK_DEFAULTS))
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
     p.add_argument("--model", default=None, help="backbone preset (default: minilm for ner, smollm2-135m for gen)")
     p.add_argument("--minutes", type=positive(float), default=None, help="training budget per run (default: 3 for "
                    "ner, 10 for gen)")
@@ -288,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated (default: every method with a learning rate picked on dev for the task)")
     p.add_argument("--train", default=None)
     p.add_argument("--test", default=None)
-    p.add_argument("--train-limit", type=positive(int), default=-1,
+    p.add_argument("--train-limit", type=positive(int), default=None,
                    help="train on a fixed sample of this many training items (default: all)")
     p.add_argument("--workers", type=positive(int), default=1, help="runs at a time (default 1)")
     p.add_argument("--threads", type=positive(int), default=None,

@@ -34,6 +34,13 @@ class Task:
     metric: ClassVar[str] = ""  # the primary metric (higher is better)
     batch_size: ClassVar[int] = 16
     max_length: ClassVar[int] = 128
+    # What the book measured this task with (the shoot-out's defaults): the backbone and time budget its
+    # methods' rates were swept at, its real data (train and test files, relative to the book's root), and
+    # options a method needs on that backbone.
+    default_model: ClassVar[str] = ""
+    default_data: ClassVar[tuple[str, str]] = ("", "")
+    default_minutes: ClassVar[float] = 3.0
+    method_options: ClassVar[dict[str, dict]] = {}
 
     def load_kwargs(self) -> dict:
         """Extra arguments for load_backbone (e.g. the label set of a tagging head)."""
@@ -65,6 +72,7 @@ class NerTask(Task):
     (`learn`), so CoNLL-2003's PER/ORG/LOC/MISC and WNUT-17's six types go through the same command;
     a dev or test tag the training file lacks is then an error that names the file and line."""
     name, backbone_task, metric = "ner", "token-classification", "f1"
+    default_model, default_data, default_minutes = "minilm", ("data/wnut17/train.conll", "data/wnut17/test.conll"), 3.0
 
     def __init__(self, labels: list[str] | None = None):
         self.labels = labels
@@ -116,6 +124,8 @@ class GenTask(Task):
     """Generation: JSON lines of input and target, a causal LM or an encoder-decoder, scored by corpus BLEU."""
     name, backbone_task, metric = "gen", "causal-lm", "bleu"
     batch_size = 8
+    default_model, default_data, default_minutes = "smollm2-135m", ("data/e2e/train.jsonl", "data/e2e/test.jsonl"), 10.0
+    method_options = {"bitfit": {"add_biases": True}}  # SmolLM2 (Llama) has no biases: BitFit adds zero ones to train
 
     def __init__(self, prompt: str = PROMPT, max_new_tokens: int = 64):
         self.prompt, self.max_new_tokens = prompt, max_new_tokens

@@ -95,3 +95,19 @@ def test_processes_launched_by_accelerate_share_the_runs_and_the_first_writes_th
     assert sorted(r["method"] for r in rows) == ["bitfit", "lora", "probe"]  # each once, not once per process
     assert "2 of them in process 0 of 2" in done.stdout and "1 of them in process 1 of 2" in done.stdout
     assert done.stdout.count("wrote ") == 1 and "(1 seed)" in (tmp_path / "shoot.md").read_text()
+
+
+def test_a_task_carries_what_the_book_measured_it_with_and_the_shootout_uses_it():
+    """Backbone, real data and budget live on the Task (ptutor.tasks); the shoot-out and the sweep script read
+    them from there, and the data files exist."""
+    from pathlib import Path
+
+    from ptutor.tasks import TASKS, get_task
+
+    root = Path(__file__).resolve().parent.parent
+    for name in TASKS:
+        t = get_task(name)
+        assert t.default_model and t.default_minutes > 0
+        assert all((root / f).exists() for f in t.default_data), t.default_data
+    cmd = command("gen", "bitfit", 0, "m", "tr", "te", 1.0, None, "out")
+    assert cmd[-2:] == ["--add-biases", "true"]  # the task's option for the method reaches the child run

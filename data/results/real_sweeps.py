@@ -31,21 +31,26 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from ptutor.data import read_jsonl  # noqa: E402
 from ptutor.methods import METHODS  # noqa: E402
-SETTINGS = {
-    "ner": {"model": "minilm", "data": "data/wnut17", "ext": "conll", "minutes": 3.0, "eval_every": 75,
+from ptutor.tasks import get_task  # noqa: E402
+SETTINGS = {  # per task: logs, dev-curve spacing and rate grids; the backbone, data and budget are the Task's own
+    "ner": {"eval_every": 75,
             "log": "data/results/wnut17_sweep_3min.jsonl", "steps_log": "data/results/wnut17_sweep_steps.jsonl",
             "grids": {"ft": [5e-5, 1e-4, 2e-4, 5e-4], "pt2": [1e-2, 3e-2, 1e-1, 3e-1],
                       "lora": [5e-4, 1e-3, 3e-3, 1e-2], "pt": [1e-2, 3e-2, 1e-1, 3e-1],
                       "ptv1": [3e-3, 1e-2, 3e-2, 1e-1], "probe": [3e-3, 1e-2, 3e-2, 1e-1],
                       "bitfit": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1], "adapter": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
                       "qlora": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2], "pt2lora": [1e-2, 3e-2, 1e-1, 3e-1]}},
-    "gen": {"model": "smollm2-135m", "data": "data/e2e", "ext": "jsonl", "minutes": 10.0, "eval_every": 40,
+    "gen": {"eval_every": 40,
             "log": "data/results/e2e_sweep_10min.jsonl", "steps_log": "data/results/e2e_sweep_steps.jsonl",
             "grids": {"ft": [3e-5, 1e-4, 3e-4, 1e-3], "pt2": [3e-2, 1e-1, 3e-1], "lora": [1e-3, 3e-3, 1e-2, 3e-2],
                       "pt": [1e-1, 3e-1, 1.0, 3.0, 10.0], "bitfit": [3e-3, 1e-2, 3e-2, 1e-1],
                       "adapter": [3e-4, 1e-3, 3e-3, 1e-2], "qlora": [3e-3, 1e-2, 3e-2]},
             "options": {"bitfit": ["--add-biases", "true"]}},
 }
+for _name, _s in SETTINGS.items():  # ptutor.tasks says what each task was measured with
+    _t = get_task(_name)
+    _s.update(model=_t.default_model, minutes=_t.default_minutes, train=_t.default_data[0], test=_t.default_data[1],
+              dev=_t.default_data[0].replace("train.", "dev."))
 
 
 RATES_LOG = ROOT / "data/results/cpu_step_rates.jsonl"  # short CPU runs that only measure each method's speed
@@ -128,10 +133,10 @@ def main(argv=None) -> int:
 def run_one(task: str, method: str, lr: float, seed: int, log: Path, extra: list[str]) -> bool:
     """One child run appended to `log`; prints its dev and test score. `extra` holds the budget (`--minutes` or
     `--steps`) and any other runner flags."""
-    s, data = SETTINGS[task], ROOT / SETTINGS[task]["data"]
+    s = SETTINGS[task]
     cmd = [sys.executable, "-m", "ptutor.experiments", task, "--method", method, "--model", s["model"],
-           "--train", f"{data}/train.{s['ext']}", "--dev", f"{data}/dev.{s['ext']}",
-           "--test", f"{data}/test.{s['ext']}", "--seed", str(seed),
+           "--train", str(ROOT / s["train"]), "--dev", str(ROOT / s["dev"]), "--test", str(ROOT / s["test"]),
+           "--seed", str(seed),
            "--lr", f"{lr:g}", "--eval-every", str(s["eval_every"]), "--quiet", "--out", str(log),
            *s.get("options", {}).get(method, []), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
