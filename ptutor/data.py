@@ -172,12 +172,30 @@ def visible_words(sentences: list[list[str]], tokenizer) -> list[list[str]]:
     return [[tokenizer.unk_token if w in empty else w for w in words] for words in sentences]
 
 
+def spaces_start_words(tokenizer) -> bool:
+    """Does the tokenizer read a word's leading space as part of the word (byte-level BPE: GPT-2, Llama 3,
+    SmolLM2)? Then pre-split words must get their spaces back, or the model sees `R` `overs` where pretraining
+    showed it ` Rovers` (chapter 0, common mistakes). WordPiece (BERT) splits on spaces and needs none."""
+    split = tokenizer(["a", "b"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    return split != tokenizer("a b", add_special_tokens=False)["input_ids"]
+
+
+def model_words(sentences: list[list[str]], tokenizer) -> list[list[str]]:
+    """The words as the tokenizer should see them: `visible_words`, and every word but the first with its
+    leading space where the tokenizer needs one (`spaces_start_words`). `word_ids()` still maps pieces to words."""
+    sentences = visible_words(sentences, tokenizer)
+    if not spaces_start_words(tokenizer):
+        return sentences
+    return [[w if k == 0 else " " + w for k, w in enumerate(words)] for words in sentences]
+
+
 def encode_ner(sentences: list[Sentence], tokenizer, labels: list[str] = NER_LABELS, max_length: int = 128) -> list[dict]:
-    """Tokenise pre-split words and align tags; one dict of python lists per sentence."""
+    """Tokenise pre-split words (`model_words`) and align tags; one dict of python lists per sentence."""
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError("encode_ner needs a fast tokenizer (word_ids() comes from the Rust tokenizers library)")
     index = {l: i for i, l in enumerate(labels)}
-    enc = tokenizer(visible_words([s.tokens for s in sentences], tokenizer), is_split_into_words=True, truncation=True, max_length=max_length)
+    enc = tokenizer(model_words([s.tokens for s in sentences], tokenizer), is_split_into_words=True, truncation=True,
+                    max_length=max_length)
     rows = []
     for i, s in enumerate(sentences):
         tags = [index[t] for t in s.tags]
@@ -268,7 +286,7 @@ def append_jsonl(row: dict, path: str | os.PathLike) -> None:
 def alignment_table(sentence: Sentence, tokenizer, labels: list[str] = NER_LABELS) -> str:
     """A text table of sub-words, the word each came from, and the label the model is trained on."""
     row = encode_ner([sentence], tokenizer, labels)[0]
-    enc = tokenizer(visible_words([sentence.tokens], tokenizer)[0], is_split_into_words=True, truncation=True)
+    enc = tokenizer(model_words([sentence.tokens], tokenizer)[0], is_split_into_words=True, truncation=True)
     pieces = tokenizer.convert_ids_to_tokens(row["input_ids"])
     lines = [f"{'sub-word':<16}{'word':<16}label"]
     for piece, wid, lab in zip(pieces, enc.word_ids(), row["labels"]):

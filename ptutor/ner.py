@@ -5,7 +5,7 @@ import torch
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from .data import IGNORE_INDEX, NER_LABELS, batches
+from .data import IGNORE_INDEX, NER_LABELS, batches, model_words
 
 
 @torch.no_grad()
@@ -71,7 +71,7 @@ def report(model, rows, labels: list[str] = NER_LABELS, **kwargs) -> str:
 @torch.no_grad()
 def tag_sentence(model, tokenizer, words: list[str], labels: list[str] = NER_LABELS) -> list[tuple[str, str]]:
     """Tag one pre-split sentence: [(word, tag), ...]."""
-    enc = tokenizer(words, is_split_into_words=True, return_tensors="pt", truncation=True)
+    enc = tokenizer(model_words([words], tokenizer)[0], is_split_into_words=True, return_tensors="pt", truncation=True)
     device = next(model.parameters()).device
     model.eval()
     logits = model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)).logits[0]

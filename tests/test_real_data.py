@@ -122,3 +122,17 @@ def test_evaluating_a_model_whose_outputs_do_not_match_the_label_set_is_an_error
     wnut = read_conll(WNUT / "dev.conll", labels=None)[:4]
     with pytest.raises(ValueError, match="9 outputs but the label set has 7 "):
         NerTask().evaluate(model, wnut, tok)
+
+
+def test_pre_split_words_reach_a_byte_level_bpe_tokenizer_as_the_running_text_would():
+    """SmolLM2's tokenizer reads a word's leading space as part of it: encode_ner gives the words their spaces
+    back, so the pieces are those of the plain sentence; WordPiece (MiniLM) needs and gets no spaces."""
+    from ptutor.data import spaces_start_words
+
+    words = ["Blackburn", "Rovers", "won", "."]
+    bpe, wordpiece = load_tokenizer("smollm2-135m"), load_tokenizer("minilm")
+    assert spaces_start_words(bpe) and not spaces_start_words(wordpiece)
+    for tok in (bpe, wordpiece):
+        row = encode_ner([Sentence(words, ["B-ORG", "I-ORG", "O", "O"])], tok)[0]
+        assert row["input_ids"] == tok(" ".join(words))["input_ids"]
+        assert sum(l != -100 for l in row["labels"]) == len(words)
