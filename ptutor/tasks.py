@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .arch import is_causal_lm, is_encoder_decoder, is_seq2seq_lm
-from .data import encode_ner, ner_labels, read_conll
+from .data import encode_ner, ner_labels, read_conll, text_lines
 from .ner import evaluate_ner
 from .textgen import PROMPT, encode_causal, encode_seq2seq, generate_texts, generation_scores
 
@@ -149,20 +149,19 @@ class GenTask(Task):
         if not path.is_file():
             raise FileNotFoundError(f"gen data file not found: {path}")
         rows = []
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise TaskDataError(f"{path}:{n}: not a JSON line ({e})") from None
-                bad = [k for k in ("input", "target") if not isinstance(row, dict) or not isinstance(row.get(k), str)
-                       or not row[k].strip()]
-                if bad:
-                    raise TaskDataError(f"{path}:{n}: a gen row needs non-empty string fields \"input\" and \"target\"; "
-                                        f"{' and '.join(repr(k) for k in bad)} missing or empty in {line.strip()[:120]}")
-                rows.append(row)
+        for n, line in text_lines(path):  # a line that is not UTF-8 is an error naming the file and line
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaskDataError(f"{path}:{n}: not a JSON line ({e})") from None
+            bad = [k for k in ("input", "target") if not isinstance(row, dict) or not isinstance(row.get(k), str)
+                   or not row[k].strip()]
+            if bad:
+                raise TaskDataError(f"{path}:{n}: a gen row needs non-empty string fields \"input\" and \"target\"; "
+                                    f"{' and '.join(repr(k) for k in bad)} missing or empty in {line.strip()[:120]}")
+            rows.append(row)
         if not rows:
             raise TaskDataError(f"{path}: no rows (empty file?)")
         return rows

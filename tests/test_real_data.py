@@ -136,3 +136,11 @@ def test_pre_split_words_reach_a_byte_level_bpe_tokenizer_as_the_running_text_wo
         row = encode_ner([Sentence(words, ["B-ORG", "I-ORG", "O", "O"])], tok)[0]
         assert row["input_ids"] == tok(" ".join(words))["input_ids"]
         assert sum(l != -100 for l in row["labels"]) == len(words)
+
+
+def test_a_non_utf8_generation_file_is_an_error_naming_file_and_line(tmp_path):
+    from ptutor.tasks import GenTask
+
+    (tmp_path / "x.jsonl").write_bytes(b'{"input": "a", "target": "b"}\n\xff\xfe{"input": 1}\n')
+    with pytest.raises(ValueError, match=r"x.jsonl:2: not UTF-8"):
+        GenTask().read(tmp_path / "x.jsonl")
