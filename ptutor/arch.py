@@ -14,6 +14,12 @@ from torch import nn
 
 SUPPORTED = ("bert", "gpt2", "llama", "qwen2", "glm", "chatglm", "bart")
 ENCODER_DECODERS = ("bart",)  # the encoder-decoder family ptutor knows (prefix: encoder and decoder self-attention)
+ENCODERS = ("bert",)  # encoder-only families: bidirectional attention, no generation, a tagging or classification head
+
+
+def is_encoder_family(arch: str) -> bool:
+    """Is `arch` (a family name of SUPPORTED) an encoder-only model, whose attention looks both ways?"""
+    return arch in ENCODERS
 
 # Task heads a classification model puts on top of its backbone (BERT: classifier, Llama: score).
 HEAD_NAMES = ("classifier", "score", "qa_outputs")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .arch import ENCODER_DECODERS
+from .arch import ENCODER_DECODERS, is_encoder_family
 
 TASKS = ("token-classification", "sequence-classification", "causal-lm", "seq2seq-lm", "base")
 
@@ -57,7 +57,7 @@ class Preset:
 
     @property
     def is_causal(self) -> bool:
-        return self.arch not in ("bert", *ENCODER_DECODERS)
+        return not is_encoder_family(self.arch) and self.arch not in ENCODER_DECODERS
 
     @property
     def is_encoder_decoder(self) -> bool:

@@ -65,7 +65,7 @@ def trained_parts(model) -> TrainedParts:
             part = _layer_part(rest)
             if part is None:
                 part = "ffn"  # layer norms and the like: drawn with the feed-forward block
-            injected = any(k in rest for k in ("lora_", "adapter"))
+            injected = model.is_injected("base." + name)  # a layer the method put in, not a base weight
             (parts.injected if injected else parts.layers).setdefault(layer, set()).add(part)
         elif "embed" in name or name.startswith(("wte", "wpe")) or ".wte" in name or ".wpe" in name:
             parts.embeddings = True
@@ -140,10 +140,11 @@ def draw_methods(models: dict, *, ncols: int | None = None):
 def draw_registered(methods: dict[str, str], preset: str = "tiny-bert"):
     """Draw registered methods ({title: method name}) as injected into a tiny random model of `preset`
     (2 layers, so the picture stays small; the real models repeat the middle rows)."""
-    from .backbones import load_backbone
+    from .arch import is_encoder_family
+    from .backbones import get_preset, load_backbone
     from .methods import METHODS, inject
 
-    task = "token-classification" if preset.endswith("bert") else "causal-lm"
+    task = "token-classification" if is_encoder_family(get_preset(preset).arch) else "causal-lm"
     models = {}
     for title, name in methods.items():
         base, _ = load_backbone(preset, task, num_labels=9 if task != "causal-lm" else None, with_tokenizer=False)

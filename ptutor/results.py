@@ -62,9 +62,9 @@ def run_name(row: dict) -> str:
     defaults (derived fields such as the token ids an initialisation drew are not options)."""
     from .methods import METHODS
 
-    defaults = METHODS[row["method"]].config_class().to_dict()
-    changed = [f"{k}={v}" for k, v in row["config"].items() if k not in ("method", "anchor_ids")
-               and defaults.get(k) != v]
+    cls = METHODS[row["method"]].config_class
+    defaults = cls().to_dict()
+    changed = [f"{k}={v}" for k, v in cls.options(row["config"]).items() if defaults.get(k) != v]
     return title(row["method"]) + (f" ({', '.join(changed)})" if changed else "")
 
 
@@ -124,8 +124,12 @@ def picked_runs(rows: list[dict], methods: list[str] | None = None) -> dict[str,
 
 def setting(run: dict) -> tuple:
     """What a run's setting is, the seed aside: method, rate, head rate and the method's options (derived
-    fields such as the token ids an initialisation drew are not options)."""
-    config = {k: v for k, v in run["config"].items() if k not in ("method", "anchor_ids")}
+    fields such as the token ids an initialisation drew are not options: MethodConfig.options)."""
+    from .methods import METHODS
+
+    config = run["config"]
+    config = METHODS[run["method"]].config_class.options(config) if run["method"] in METHODS else \
+        {k: v for k, v in config.items() if k != "method"}
     return run["method"], run["lr"], run.get("head_lr"), json.dumps(config, sort_keys=True)
 
 

@@ -34,12 +34,9 @@ from .methods import METHODS
 from .results import COLUMN_TITLES, format_score, setting, summarize
 from .tasks import TASKS, get_task, load_items
 
-ORDER = ("ft", "probe", "bitfit", "pt", "ptv1", "pt2", "adapter", "lora", "qlora", "pt2lora")
-
-
 def swept_methods(task: str) -> list[str]:
     """The methods with a learning rate picked on dev for `task`: only those take part (a fair fight)."""
-    return [m for m in ORDER if m in METHODS and task in METHODS[m].config_class.task_lrs]
+    return [m for m in METHODS if task in METHODS[m].config_class.task_lrs]  # in the registry's order
 
 
 def check_methods(task: str, methods: list[str]) -> None:
@@ -197,9 +194,9 @@ def table_rows(rows: list[dict]) -> list[dict]:
     """One record per setting of the log (`ptutor.results.summarize`: a method's runs pool over seeds only when
     their rate and options agree), the methods in the shoot-out's order: cost columns as means over seeds, the
     metric as mean and spread, None where a run did not record a value."""
-    rank = {m: i for i, m in enumerate(ORDER)}
+    rank = {m: i for i, m in enumerate(METHODS)}  # the registry's order (ptutor/methods/__init__.py)
     out = []
-    for g in sorted(summarize(rows), key=lambda g: rank.get(g["method"], len(ORDER))):
+    for g in sorted(summarize(rows), key=lambda g: rank.get(g["method"], len(rank))):
         out.append({"method": g["method"], "title": g["name"], "lr": g["lr"], "trainable_params": g["trainable_params"],
                     "trainable_pct": round(100 * g["trainable_params"] / g["total_params"], 4),
                     "seeds": sorted(g["seeds"]), "steps": round(g["steps"]),

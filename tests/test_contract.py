@@ -195,3 +195,53 @@ def test_loading_does_not_rerun_initialisation(tmp_path, monkeypatch):
     loaded = checkpoint.load(load_backbone("tiny-llama", "causal-lm", with_tokenizer=False)[0], tmp_path)
     assert loaded.config.init == "text"  # the saved config is kept as it was
     assert torch.equal(loaded.prefix_encoder.embedding.weight, model.prefix_encoder.embedding.weight)
+
+
+def test_a_new_method_is_one_class_and_a_registration():
+    """CONTRIBUTING's "Add a method": a throwaway method (a trained per-channel scale after BERT's query and value
+    projections), registered here, shows up in the shoot-out's default methods, the diagrams (as a layer put
+    into the base) and the command line, with no other edit."""
+    from dataclasses import dataclass
+
+    import torch
+    from torch import nn
+
+    from ptutor.diagrams import trained_parts
+    from ptutor.experiments import parse_args
+    from ptutor.methods import METHODS, InjectedLayer, Method, MethodConfig, find_modules, register, replace_modules
+    from ptutor.shootout import swept_methods
+
+    class Scaled(InjectedLayer):
+        def __init__(self, base_layer):
+            super().__init__()
+            self.base_layer, self.scale = base_layer, nn.Parameter(torch.ones(base_layer.out_features))
+
+        def forward(self, x):
+            out = self.base_layer(x)
+            return out * self.scale if self.enabled else out
+
+    @dataclass
+    class ScaleConfig(MethodConfig):
+        method, title, task_lrs = "scale-test", "output scale", {"ner": 1e-3}
+        init_scale: float = 1.0
+
+    try:
+        @register
+        class Scale(Method):
+            config_class = ScaleConfig
+
+            def __init__(self, base, config):
+                super().__init__(base, config)
+                names = find_modules(base, ["query", "value"], kinds=(nn.Linear,))
+                replace_modules(base, names, Scaled)
+                self.set_trainable()
+
+        assert "scale-test" in swept_methods("ner") and "scale-test" not in swept_methods("gen")
+        model = inject(load_backbone("tiny-bert", "token-classification", num_labels=9, with_tokenizer=False)[0],
+                       ScaleConfig())
+        parts = trained_parts(model)
+        assert parts.injected and all(v == {"q", "v"} for v in parts.injected.values()) and not parts.layers
+        args = parse_args(["ner", "--method", "scale-test", "--train", "x", "--test", "y", "--init-scale", "2"])
+        assert args.method == "scale-test" and args.options == {"init_scale": 2.0}
+    finally:
+        METHODS.pop("scale-test", None)

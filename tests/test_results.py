@@ -87,16 +87,17 @@ def test_benchmark_table_relates_every_method_to_the_baseline():
 def test_best_setting_picks_among_recipes_on_dev_and_keeps_all_its_seeds():
     from ptutor.results import best_setting
 
-    def r(lr, seed, dev, test, head=None, anchor=0):
-        return {**run("lora", lr, seed, dev, test), "config": {"method": "lora", "r": 8, "anchor_ids": [anchor]},
+    def r(lr, seed, dev, test, head=None, anchor=0):  # P-Tuning v1 logs the anchor ids it drew: not an option
+        return {**run("ptv1", lr, seed, dev, test), "config": {"method": "ptv1", "num_virtual_tokens": 8,
+                                                               "anchor_ids": [anchor]},
                 **({"head_lr": head} if head else {})}
     rows = [r(1e-3, 0, 0.30, 0.9), r(1e-3, 1, 0.32, 0.9),                                   # best test, worse dev
             r(3e-3, 0, 0.50, 0.40, head=0.03, anchor=5), r(3e-3, 1, 0.52, 0.41, head=0.03, anchor=7),
             r(3e-3, 2, 0.51, 0.39, head=0.03, anchor=9)]
-    best = best_setting(rows, "lora")
+    best = best_setting(rows, "ptv1")
     assert [x["seed"] for x in best] == [0, 1, 2] and best[0]["head_lr"] == 0.03  # anchors differ, one setting
     with pytest.raises(ValueError, match="no setting"):
-        best_setting(rows, "lora", seeds=(0, 7))
+        best_setting(rows, "ptv1", seeds=(0, 7))
 
 
 def _stamped(method, lr, seed, score, **config):

@@ -90,8 +90,8 @@ def logged(log: Path, extra: list[str], options: dict | None = None) -> set:
         expected = {k: str(v).lower() for k, v in METHODS[r["method"]].config_class().to_dict().items()}
         expected.update(as_options((options or {}).get(r["method"], [])))
         expected.update(given)
-        return r.get("head_lr") == head and all(str(v).lower() == expected.get(k) for k, v in r["config"].items()
-                                                if k not in ("method", "anchor_ids"))
+        own = METHODS[r["method"]].config_class.options(r["config"])
+        return r.get("head_lr") == head and all(str(v).lower() == expected.get(k) for k, v in own.items())
     return {(r["method"], r["lr"], r["seed"]) for r in read_jsonl(log) if same(r)}
 
 

@@ -71,6 +71,14 @@ class MethodConfig:
             raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: {sorted(known)}")
         return cls(**d)
 
+    @classmethod
+    def options(cls, config: dict) -> dict:
+        """The options of a logged config (`to_dict()`): every field but the method's name and the fields a
+        method fills in itself when it is built (marked `field(metadata={"derived": True})`, e.g. the token ids
+        an initialisation drew), which are a run's outcome, not its setting."""
+        derived = {f.name for f in dataclasses.fields(cls) if f.metadata.get("derived")}
+        return {k: v for k, v in config.items() if k != "method" and k not in derived}
+
     def without_init(self) -> "MethodConfig":
         """The config to rebuild an empty method with before loading saved weights into it: no
         data-dependent initialisation (a forward pass, a tokenizer lookup) runs again."""
@@ -126,6 +134,11 @@ class Method(nn.Module):
             if isinstance(module, InjectedLayer):
                 return parts[i + 1] != "base_layer"
         return False
+
+    def is_injected(self, name: str) -> bool:
+        """Is parameter `name` (as `named_parameters` gives it) one of a layer the method put inside the base (an
+        InjectedLayer's own, not its wrapped `base_layer`'s)? Diagrams draw those apart from trained base weights."""
+        return name.startswith("base.") and self._in_injected_layer(name[len("base."):])
 
     def owned_parameters(self) -> dict[str, nn.Parameter]:
         return {n: p for n, p in self.named_parameters() if self.owns(n)}

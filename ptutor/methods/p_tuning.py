@@ -17,7 +17,7 @@ Two checkpoints, two purposes (both in ptutor.checkpoint, the same for every met
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import torch
 from torch import nn
 
@@ -68,7 +68,7 @@ class PTuningConfig(MethodConfig):
     encoder_dropout: float = 0.0
     anchor_text: str | None = None  # real tokens kept among the virtual ones, e.g. " is"
     anchor_position: int = -1  # anchors go before virtual token i (-1: after all of them)
-    anchor_ids: list[int] | None = None  # the anchor's token ids; filled in from anchor_text when the method is built
+    anchor_ids: list[int] | None = field(default=None, metadata={"derived": True})  # filled in from anchor_text when built
     train_head: bool = True
 
     def __post_init__(self):

@@ -37,7 +37,7 @@ from torch import nn
 
 from transformers import DynamicCache, EncoderDecoderCache
 
-from ..arch import KVLayout, kv_layout
+from ..arch import KVLayout, is_encoder_family, kv_layout
 from ..cache import extend_4d_mask, extend_attention_mask, prefix_cache, prefixed_forward
 from .base import Method, MethodConfig, register
 from .prompt_tuning import check_init, init_token_ids, tokenizer_for
@@ -150,7 +150,7 @@ class PrefixTuning(Method):
                              "and transformers 5 drops the cache when checkpointing is on. Call "
                              "base.gradient_checkpointing_disable() first; the prefix itself needs little memory.")
         self.layout = kv_layout(base.config)
-        self.is_causal = self.layout.arch != "bert"
+        self.is_causal = not is_encoder_family(self.layout.arch)
         self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
                                             config.encoder_hidden_size, config.init_std, config.num_prefixes)
         seq2seq = self.layout.encoder_layers > 0
