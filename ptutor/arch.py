@@ -152,6 +152,25 @@ def default_target_modules(config) -> tuple[str, ...]:
     return DEFAULT_TARGET_MODULES[family(config)]
 
 
+# (IA)³ (Liu et al., 2022): the layers whose outputs are the keys and values (scaled at their output), and the
+# feed-forward output layer (scaled at its input: the block's inner activations). GPT-2 and ChatGLM fuse q, k and v
+# in one layer, so there the queries are scaled too (as in peft). BART's k/v patterns take cross-attention's too.
+IA3_MODULES = {
+    "bert": (("key", "value"), (r"(.*\.)?layer\.\d+\.output\.dense",)),
+    "gpt2": (("c_attn",), ("mlp.c_proj",)),
+    "llama": (("k_proj", "v_proj"), ("down_proj",)),
+    "qwen2": (("k_proj", "v_proj"), ("down_proj",)),
+    "glm": (("k_proj", "v_proj"), ("down_proj",)),
+    "chatglm": (("query_key_value",), ("dense_4h_to_h",)),
+    "bart": (("k_proj", "v_proj"), ("fc2",)),
+}
+
+
+def ia3_modules(config) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(key/value patterns, feed-forward output patterns) that (IA)³ scales in this family."""
+    return IA3_MODULES[family(config)]
+
+
 # Output projections that bottleneck adapters follow (Houlsby et al., 2019): the attention block's output
 # projection and the feed-forward block's output projection of every layer. BERT names both `...output.dense`,
 # so its feed-forward pattern is a regular expression that leaves out `attention.output.dense`.

@@ -5,6 +5,7 @@ from .base import (METHODS, InjectedLayer, Method, MethodConfig, config_from_dic
 # cheapest change to the base to the largest): import a new method's module where it belongs.
 from .finetune import FineTuneConfig, FullFineTune, LinearProbe, ProbeConfig
 from .bitfit import BiasLinear, BitFit, BitFitConfig
+from .ia3 import IA3, IA3Config, IA3Linear
 from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod
 from .p_tuning import PromptEncoder, PTuning, PTuningConfig
 from .prefix import PrefixConfig, PrefixEncoder, PrefixTuning
