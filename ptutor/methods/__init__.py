@@ -11,5 +11,6 @@ from .p_tuning import PromptEncoder, PTuning, PTuningConfig
 from .prefix import PrefixConfig, PrefixEncoder, PrefixTuning
 from .adapters import AdapterConfig, AdapterLayer, Adapters
 from .lora import Lora, LoraConfig, LoraLinear
+from .dora import Dora, DoraConfig, DoraLinear
 from .qlora import QLora, QLoraConfig
 from .prefix_lora import PrefixLora, PrefixLoraConfig

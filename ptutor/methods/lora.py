@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -115,12 +116,14 @@ class LoraLinear(InjectedLayer):
 
 
 def add_lora_layers(base: nn.Module, patterns, r: int, alpha: float, dropout: float = 0.0, rslora: bool = False,
-                    num_adapters: int = 1) -> list[str]:
-    """Wrap the linear layers of `base` that match `patterns` (None: the family's default) in LoraLinear, in
-    place; returns their names. Shared by LoRA, QLoRA and P-Tuning v2 + LoRA."""
+                    num_adapters: int = 1, layer_class: type[LoraLinear] | None = None) -> list[str]:
+    """Wrap the linear layers of `base` that match `patterns` (None: the family's default) in `layer_class`
+    (LoraLinear, or a variant of it such as DoRA's), in place; returns their names. Shared by LoRA, DoRA, QLoRA
+    and P-Tuning v2 + LoRA."""
+    layer_class = layer_class or LoraLinear
     names = find_modules(base, patterns or list(default_target_modules(base.config)),
                          kinds=(nn.Linear, Conv1D, NF4Linear))
-    replace_modules(base, names, lambda layer: LoraLinear(layer, r, alpha, dropout, rslora, num_adapters))
+    replace_modules(base, names, lambda layer: layer_class(layer, r, alpha, dropout, rslora, num_adapters))
     return names
 
 
@@ -153,11 +156,12 @@ class Lora(Method):
     """Wraps every targeted linear layer of the base in a LoraLinear; owns their A and B (and the head)."""
 
     config_class = LoraConfig
+    layer_class: ClassVar[type[LoraLinear]] = LoraLinear  # the layer put around each target (a variant's own, e.g. DoRA's)
 
     def __init__(self, base, config: LoraConfig):
         super().__init__(base, config)
         self.target_names = add_lora_layers(base, config.target_modules, config.r, config.alpha, config.dropout,
-                                            config.rslora, config.num_adapters)
+                                            config.rslora, config.num_adapters, self.layer_class)
         self.set_trainable()
 
     def lora_layers(self) -> dict[str, LoraLinear]:

@@ -1,0 +1,98 @@
+"""DoRA {cite}`liu2024dora`: LoRA on a weight split into a direction and a learned magnitude.
+
+A weight W is a magnitude per output channel times a direction: `m * V / ||V||` (row norms). DoRA trains the
+magnitude `m` directly and updates the direction with LoRA: the layer computes `m * (W + s B A) / ||W + s B A||`,
+with `m` starting at `||W||`, so with `B = 0` it starts as the base layer. As the paper advises (its section 4.3),
+the norm is held constant in the backward pass: gradients reach `m`, `A` and `B` through the scale and the
+direction, not through the norm. Everything else (targets, rank, alpha, save, load, merging) is LoRA's.
+
+    model = inject(base, DoraConfig(r=8))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers.pytorch_utils import Conv1D
+
+from .base import register
+from .lora import Lora, LoraConfig, LoraLinear
+
+
+class DoraLinear(LoraLinear):
+    """LoRA's layer with a trained magnitude per output channel: `m * (W + s B A) x / ||W + s B A||` plus the bias."""
+
+    def __init__(self, base_layer: nn.Module, r: int, alpha: float, dropout: float = 0.0, rslora: bool = False,
+                 num_adapters: int = 1):
+        if num_adapters != 1:
+            raise ValueError("DoRA keeps one magnitude vector per layer, so one adapter per base: num_adapters=1")
+        if not isinstance(base_layer, (nn.Linear, Conv1D)):
+            raise TypeError(f"DoRA needs the layer's weight to split it: an nn.Linear or GPT-2 Conv1D, not "
+                            f"{type(base_layer).__name__} (a 4-bit layer would have to be dequantised first)")
+        super().__init__(base_layer, r, alpha, dropout, rslora)
+        with torch.no_grad():
+            self.magnitude = nn.Parameter(self.weight_out_in().norm(dim=1))  # ||W||: the start is the base layer
+
+    def weight_out_in(self) -> torch.Tensor:
+        """The frozen weight as (out, in), whatever the layer's own layout (Conv1D stores (in, out))."""
+        weight = self.base_layer.weight
+        return weight.T if isinstance(self.base_layer, Conv1D) else weight
+
+    def scale(self) -> torch.Tensor:
+        """m / ||W + s B A|| per output channel, the norm detached (DoRA, section 4.3)."""
+        direction = self.weight_out_in() + self.scaling * (self.lora_B.weight @ self.lora_A.weight).detach()
+        return self.magnitude / direction.norm(dim=1).detach()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged or not self.enabled:
+            return super().forward(x)  # LoRA's rules: the merged weight, or the base alone
+        out = self.base_layer(x)
+        x = self.dropout(x)
+        scale = self.scale().to(out.dtype)
+        plain = F.linear(x, self.weight_out_in().to(x.dtype))  # W x without the bias (on the dropped-out input)
+        lora = self.scaling * self.lora_B(self.lora_A(x.to(self.lora_A.weight.dtype)))
+        return out + ((scale - 1) * plain + scale * lora.to(out.dtype))
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Write `m * (W + s B A) / ||W + s B A||` into the weight (the bias is not scaled); unmerge undoes it."""
+        if self.merged:
+            raise RuntimeError("this DoRA layer is already merged; merging twice would apply it twice")
+        scale = self.scale()
+        merged = scale[:, None] * (self.weight_out_in() + self.scaling * self.lora_B.weight @ self.lora_A.weight)
+        self._scale_at_merge = scale
+        self.base_layer.weight.copy_(merged.T if isinstance(self.base_layer, Conv1D) else merged)
+        self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        if not self.merged:
+            raise RuntimeError("this DoRA layer is not merged: there is nothing to take out")
+        weight = self.weight_out_in() / self._scale_at_merge[:, None] - self.scaling * self.lora_B.weight @ self.lora_A.weight
+        self.base_layer.weight.copy_(weight.T if isinstance(self.base_layer, Conv1D) else weight)
+        self.merged = False
+
+
+@dataclass
+class DoraConfig(LoraConfig):
+    method = "dora"
+    title = "DoRA"
+    default_lr = 1e-3
+    task_lrs = {}  # not yet swept on the real data
+    lr_source = {}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.num_adapters != 1:
+            raise ValueError("DoRA keeps one magnitude vector per layer: use num_adapters=1 (route several tasks "
+                             "with LoRA's num_adapters instead)")
+
+
+@register
+class Dora(Lora):
+    """LoRA whose layers are DoraLinear: owns their A, B and magnitude (and the head)."""
+
+    config_class = DoraConfig
+    layer_class = DoraLinear

@@ -1,0 +1,57 @@
+"""DoRA from scratch (ptutor.methods.dora) against peft's LoraConfig(use_dora=True) on the same tiny models."""
+import copy
+
+import pytest
+import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import get_peft_model
+
+from ptutor.backbones import load_backbone
+from ptutor.measure import count_parameters
+from ptutor.methods import DoraConfig, inject
+
+CASES = [("tiny-llama", "causal-lm", ["q_proj", "v_proj"]), ("tiny-bert", "token-classification", ["query", "value"]),
+         ("tiny-gpt2", "causal-lm", ["c_attn"])]
+
+
+def base_of(preset, task):
+    return load_backbone(preset, task, with_tokenizer=False, **({"num_labels": 9} if task != "causal-lm" else {}))[0]
+
+
+@pytest.mark.parametrize("preset,task,targets", CASES, ids=[c[0] for c in CASES])
+def test_dora_equals_peft_with_the_same_weights_and_merges_like_it(preset, task, targets):
+    torch.manual_seed(0)
+    base = base_of(preset, task)
+    ours = inject(copy.deepcopy(base), DoraConfig(r=4, alpha=8, target_modules=targets, train_head=False))
+    theirs = get_peft_model(copy.deepcopy(base), PeftLoraConfig(r=4, lora_alpha=8, target_modules=targets,
+                                                                use_dora=True))
+    assert count_parameters(ours)[0] == count_parameters(theirs)[0]  # A, B and one magnitude per output channel
+    params = dict(theirs.named_parameters())
+    with torch.no_grad():
+        for name, layer in ours.lora_layers().items():
+            layer.lora_B.weight.normal_(std=0.5)  # B = 0 would make the check trivial
+            layer.magnitude.mul_(torch.rand_like(layer.magnitude) + 0.5)
+            prefix = f"base_model.model.{name}."
+            params[prefix + "lora_A.default.weight"].copy_(layer.lora_A.weight)
+            params[prefix + "lora_B.default.weight"].copy_(layer.lora_B.weight)
+            params[prefix + "lora_magnitude_vector.default.weight"].copy_(layer.magnitude)
+        x = torch.randint(5, 200, (2, 9))
+        a, b = ours.eval()(input_ids=x).logits, theirs.eval()(input_ids=x).logits
+        assert (a - b).abs().max() < 1e-4
+        ours.merge()
+        assert (ours(input_ids=x).logits - theirs.merge_and_unload()(input_ids=x).logits).abs().max() < 1e-4
+        ours.unmerge()
+        assert (ours(input_ids=x).logits - a).abs().max() < 1e-4
+
+
+def test_dora_starts_as_the_base_and_its_magnitude_trains():
+    base = base_of("tiny-llama", "causal-lm")
+    model = inject(copy.deepcopy(base), DoraConfig(r=2))
+    x = torch.randint(5, 200, (2, 6))
+    with torch.no_grad():
+        assert (model(input_ids=x).logits - base(input_ids=x).logits).abs().max() < 1e-5  # m = ||W||, B = 0
+    model(input_ids=x, labels=x).loss.backward()
+    layer = next(iter(model.lora_layers().values()))
+    assert layer.magnitude.grad is not None and layer.magnitude.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="one magnitude vector per layer"):
+        DoraConfig(num_adapters=2)
