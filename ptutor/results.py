@@ -215,15 +215,18 @@ def sweep_table(rows: list[dict], titles: dict[str, str] | None = None) -> str:
     metric = rows[0]["metric"]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lrs = sorted({r["lr"] for r in rows})
+    one_seed = all(len(runs) == 1 for m in methods for runs in by_lr(rows, m).values())
     lines = ["| method | " + " | ".join(f"{lr:g}" for lr in lrs) + " | picked |", "|---|" + "---:|" * (len(lrs) + 1)]
     for m in methods:
         groups, best = by_lr(rows, m), pick_lr(rows, m)
         cells = []
         for lr in lrs:
             scores = [dev_score(r) for r in groups.get(lr, []) if dev_score(r) is not None]
-            cell = score_cell(scores, metric) if scores else ""
+            cell = "" if not scores else f"{scores[0]:.{digits(metric)}f}" if one_seed else score_cell(scores, metric)
             cells.append(f"**{cell}**" if lr == best else cell)
         lines.append(f"| {titles.get(m, m)} | " + " | ".join(cells) + f" | {best:g} |")
+    if one_seed:  # said once under the table instead of in every cell
+        lines.append("\nOne seed at every rate: a sketch of where the best rate lies, not a measurement of it.")
     return "\n".join(lines)
 
 

@@ -126,3 +126,9 @@ def test_every_table_pools_one_log_the_same_way():
         text = cell.rsplit(" (", 1)[0] if "seed)" not in cell else cell
         assert text in table and text in shootout
     assert table.splitlines()[-1].split("|")[7].strip() == "-" and "| - |" in shootout.splitlines()[-1]
+
+
+def test_a_one_seed_sweep_says_so_once_under_the_table():
+    rows = [run("ft", lr, 0, dev) for lr, dev in ((1e-4, 0.30), (3e-4, 0.40), (1e-3, 0.20))]
+    table = sweep_table(rows)
+    assert "**0.400**" in table and "(1 seed)" not in table and table.endswith("not a measurement of it.")
