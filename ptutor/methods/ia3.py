@@ -38,6 +38,9 @@ class IA3Linear(InjectedLayer):
                                              device=base_layer.weight.device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged and not self.enabled:
+            raise RuntimeError("this (IA)3 layer is merged into its weight, so the base alone cannot run: "
+                               "call unmerge() first")
         if not self.enabled or self.merged:
             return self.base_layer(x)
         if self.feedforward:
