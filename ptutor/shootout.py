@@ -34,6 +34,7 @@ from .methods import METHODS
 from .results import COLUMN_TITLES, format_score, setting, summarize
 from .tasks import TASKS, get_task, load_items
 
+
 def swept_methods(task: str) -> list[str]:
     """The methods with a learning rate picked on dev for `task`: only those take part (a fair fight)."""
     return [m for m in METHODS if task in METHODS[m].config_class.task_lrs]  # in the registry's order
