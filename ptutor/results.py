@@ -169,8 +169,8 @@ def summarize(rows: list[dict]) -> list[dict]:
                     "seeds": [r.get("seed") for r in runs], "score": mean(scores), "spread": spread(scores),
                     "steps": avg("steps"), "step_seconds": avg("step_seconds"), "peak_mb": avg("peak_mb"),
                     "tokens_per_second": avg("tokens_per_second"),
-                    "extra": {k: avg(k) for k in ("rouge_l", "mentions_all") if avg(k) is not None},
-                    "checkpoint_mb": None if avg("checkpoint_bytes") is None else avg("checkpoint_bytes") / 2**20,
+                    "extra": {k: v for k in ("rouge_l", "mentions_all") if (v := avg(k)) is not None},
+                    "checkpoint_mb": None if (ckpt := avg("checkpoint_bytes")) is None else ckpt / 2**20,
                     "trainable_params": runs[0]["trainable_params"], "total_params": runs[0]["total_params"]})
     return out
 
@@ -209,9 +209,9 @@ def _number(value: float | None, spec: str) -> str:
 
 
 def sweep_table(rows: list[dict], titles: dict[str, str] | None = None) -> str:
-    """Markdown: per method, the mean dev score (± s.d. over seeds) at each rate, the pick in bold; a method's
-    name is its title unless `titles` gives another."""
-    titles = titles or {m: title(m) for m in {r["method"] for r in rows}}
+    """Markdown: per method, the mean dev score (± s.d. over seeds) at each rate, the pick in bold; a method is
+    named by its title unless `titles` gives another name (as in every table here)."""
+    titles = titles or {}
     metric = rows[0]["metric"]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lrs = sorted({r["lr"] for r in rows})
@@ -224,7 +224,7 @@ def sweep_table(rows: list[dict], titles: dict[str, str] | None = None) -> str:
             scores = [dev_score(r) for r in groups.get(lr, []) if dev_score(r) is not None]
             cell = "" if not scores else f"{scores[0]:.{digits(metric)}f}" if one_seed else score_cell(scores, metric)
             cells.append(f"**{cell}**" if lr == best else cell)
-        lines.append(f"| {titles.get(m, m)} | " + " | ".join(cells) + f" | {best:g} |")
+        lines.append(f"| {titles.get(m, title(m))} | " + " | ".join(cells) + f" | {best:g} |")
     if one_seed:  # said once under the table instead of in every cell
         lines.append("\nOne seed at every rate: a sketch of where the best rate lies, not a measurement of it.")
     return "\n".join(lines)
@@ -283,7 +283,7 @@ def plot_curves(runs: dict[str, list[dict]], x: str = "step", y: str | None = No
             pts = [(p[x], p[key]) for p in r.get("curve", []) if p.get(key) is not None]
             if pts:
                 ax.plot(*zip(*pts), color=color, alpha=0.8, lw=1.2, marker="o", ms=3,
-                        label=titles.get(method, method) if j == 0 else None)
+                        label=titles.get(method, title(method)) if j == 0 else None)
     ax.set_xlabel("training steps" if x == "step" else "training seconds")
     ax.set_ylabel(y or "dev score")
     ax.grid(alpha=0.3)
@@ -299,14 +299,14 @@ def benchmark_table(runs: dict[str, list[dict]], baseline: str = "ft", titles: d
     titles = titles or {}
     metric = next(iter(runs.values()))[0]["metric"]
     base = runs.get(baseline)
-    name = titles.get(baseline, baseline)
+    name = titles.get(baseline, title(baseline))
     head = "| method | LR | trainable | steps |" + (" s/step | peak MB |" if cost else "") + " dev | test |"
     head += (f" test / {name} |" + (f" step / {name} |" if cost else "")) if base else ""
     lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     for m, rs in runs.items():
         test = [r["primary"] for r in rs]
         dev = [dev_score(r) for r in rs if dev_score(r) is not None]
-        line = f"| {titles.get(m, m)} | {rs[0]['lr']:g} | {rs[0]['trainable_params']:,} | {mean([r['steps'] for r in rs]):.0f} |"
+        line = f"| {titles.get(m, title(m))} | {rs[0]['lr']:g} | {rs[0]['trainable_params']:,} | {mean([r['steps'] for r in rs]):.0f} |"
         if cost:
             line += f" {mean([r['step_seconds'] for r in rs]):.3f} | {mean([r['peak_mb'] for r in rs]):,.0f} |"
         line += f" {score_cell(dev, metric) if dev else '-'} | {score_cell(test, metric)} |"
