@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .methods import METHODS, Method, config_from_dict
+from .train import make_optimizer
 
 FORMAT_VERSION = 2
 CONFIG_FILE = "ptutor_method.json"
@@ -173,14 +174,15 @@ def save_for_resume(model: Method, optimizer: torch.optim.Optimizer, folder, ste
     return info
 
 
-def load_for_resume(base, folder, *, lr: float | None = None, weight_decay: float = 0.0,
+def load_for_resume(base, folder, *, lr: float | None = None, weight_decay: float = 0.0, head_lr: float | None = None,
                     method: str | None = None, device: str | torch.device | None = None) -> Resumed:
     """Rebuild (model, AdamW optimizer, step[, scaler]) from `save_for_resume`, RNGs where they were.
 
     Continue with `fit(model, stream, TrainConfig(..., start_step=step), optimizer=optimizer,
     scaler=resumed.scaler)` and a batch stream that skips the `step` batches already seen.
     `method` (e.g. "ptv1"), when given, must be the method that saved the folder. Pass the
-    `device` training continues on: the optimizer's state is loaded onto the parameters' device.
+    `device` training continues on: the optimizer's state is loaded onto the parameters' device. Give the
+    `lr`, `weight_decay` and `head_lr` the run was started with: the optimizer is rebuilt as `fit` built it.
     """
     path = Path(folder) / TRAINING_STATE_FILE
     if not path.is_file():
@@ -196,9 +198,12 @@ def load_for_resume(base, folder, *, lr: float | None = None, weight_decay: floa
     model = load(base, folder, trainable=True)
     if device is not None:
         model.to(device)
-    groups = model.param_groups(lr or model.config.default_lr)  # the groups (and order) fit() builds
-    optimizer = torch.optim.AdamW(groups, lr=lr or model.config.default_lr, weight_decay=weight_decay)
-    optimizer.load_state_dict(state["optimizer"])
+    optimizer = make_optimizer(model, lr or model.config.default_lr, weight_decay=weight_decay, head_lr=head_lr)
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError as e:  # another number or size of parameter groups than the saved run's
+        raise CheckpointError(f"{path}: the saved optimizer state does not fit this model's parameter groups ({e}): "
+                              "resume with the head_lr the run was started with") from None
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])

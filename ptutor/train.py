@@ -135,6 +135,19 @@ def with_head_rate(model: torch.nn.Module, groups: list[dict], head_lr: float) -
     return [g for g in rest if g["params"]] + [head_group]
 
 
+def make_optimizer(model: torch.nn.Module, lr: float, *, weight_decay: float = 0.0,
+                   head_lr: float | None = None) -> torch.optim.AdamW:
+    """The AdamW that `fit` trains with: the method's parameter groups at `lr` (a trained task head at `head_lr`).
+    Resuming builds it here too, so a saved optimizer state lines up with its groups one by one."""
+    if hasattr(model, "param_groups"):
+        groups = model.param_groups(lr)
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
+    if head_lr is not None:
+        groups = with_head_rate(model, groups, head_lr)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+
+
 def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.device | None = None,
         eval_fn=None, optimizer: torch.optim.Optimizer | None = None,
         scaler: torch.amp.GradScaler | None = None) -> History:
@@ -154,10 +167,7 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
     if not params:
         raise ValueError("No parameter has requires_grad=True: nothing to train. "
                          "Did you load an adapter for inference only? (see ptutor.checkpoint.load(..., trainable=True))")
-    groups = model.param_groups(config.lr) if hasattr(model, "param_groups") else [{"params": params}]
-    if config.head_lr is not None:
-        groups = with_head_rate(model, groups, config.head_lr)
-    optimizer = optimizer or torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = optimizer or make_optimizer(model, config.lr, weight_decay=config.weight_decay, head_lr=config.head_lr)
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
     amp = config.mixed_precision if config.mixed_precision is not None else device.type == "cuda"

@@ -18,7 +18,7 @@ from ptutor.data import NER_LABELS, batches, read_jsonl
 from ptutor.experiments import run
 from ptutor.methods import METHODS, inject
 from ptutor.tasks import GenTask, NerTask
-from ptutor.train import TrainConfig, fit
+from ptutor.train import TrainConfig, fit, make_optimizer
 
 from test_training import toy_sentences
 
@@ -111,7 +111,7 @@ def test_train_2n_equals_train_n_save_resume_train_n(method, preset, task, tmp_p
 
     first, _ = make(method, preset, task)
     first.load_state_dict({**first.state_dict(), **start})
-    opt = torch.optim.AdamW(first.param_groups(lr), lr=lr, weight_decay=0.0)  # the groups fit() would build
+    opt = make_optimizer(first, lr)  # the optimizer fit() would build
     h1 = fit(first, itertools.islice(stream(rows), N), TrainConfig(lr=lr, steps=2 * N, progress=False),
              optimizer=opt, device=torch.device("cpu"))
     checkpoint.save_for_resume(first, opt, tmp_path, step=N)
@@ -124,6 +124,31 @@ def test_train_2n_equals_train_n_save_resume_train_n(method, preset, task, tmp_p
     assert h1.losses + h2.losses == pytest.approx(full.losses, abs=1e-5)
     got = resumed.trainable_state_dict()
     assert all(torch.allclose(got[k], want[k], atol=1e-5) for k in want)
+
+
+def test_resume_rebuilds_a_head_rate_and_refuses_a_missing_one(tmp_path):
+    """A run with its own head rate has one more optimizer group; resuming with the same head_lr continues it
+    exactly, resuming without it is a clear error instead of a state loaded into the wrong groups."""
+    N, lr, head_lr = 2, 1e-2, 3e-2
+    model, tok = make("lora", "tiny-bert", "token-classification")
+    rows = rows_for("token-classification", tok, model)
+    start = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    full = fit(model, stream(rows), TrainConfig(lr=lr, head_lr=head_lr, steps=2 * N, progress=False),
+               device=torch.device("cpu"))
+    first, _ = make("lora", "tiny-bert", "token-classification")
+    first.load_state_dict({**first.state_dict(), **start})
+    opt = make_optimizer(first, lr, head_lr=head_lr)
+    h1 = fit(first, itertools.islice(stream(rows), N), TrainConfig(lr=lr, steps=2 * N, progress=False),
+             optimizer=opt, device=torch.device("cpu"))
+    checkpoint.save_for_resume(first, opt, tmp_path, step=N)
+    base = lambda: backbone("tiny-bert", "token-classification", with_tokenizer=False)[0]  # noqa: E731
+    with pytest.raises(checkpoint.CheckpointError, match="head_lr"):
+        checkpoint.load_for_resume(base(), tmp_path, lr=lr)
+    resumed, opt2, step = checkpoint.load_for_resume(base(), tmp_path, lr=lr, head_lr=head_lr)
+    h2 = fit(resumed, itertools.islice(stream(rows), N, None),
+             TrainConfig(lr=lr, steps=2 * N, start_step=step, progress=False), optimizer=opt2,
+             device=torch.device("cpu"))
+    assert h1.losses + h2.losses == pytest.approx(full.losses, abs=1e-5)
 
 
 @pytest.mark.parametrize("method,preset,task", list(cases()))

@@ -6,6 +6,7 @@ from ptutor.backbones import load_backbone
 from ptutor.measure import (Architecture, compare_latency, count_parameters, memory_anatomy, predict_training_memory,
                             weight_bytes)
 from ptutor.methods import FineTuneConfig, LoraConfig, QLoraConfig, inject
+from ptutor.train import make_optimizer
 
 
 def tiny(preset="tiny-bert"):
@@ -44,7 +45,7 @@ def test_predicted_step_memory_is_within_10_percent_of_the_profilers_peak(preset
     model = inject(base, config).train()
     x = torch.randint(100, 1000, (8 if preset == "minilm" else 16, 64))
     y = torch.randint(0, 9, x.shape)
-    opt = torch.optim.AdamW(model.param_groups(1e-4))
+    opt = make_optimizer(model, 1e-4)  # the optimizer fit() builds
 
     def step():
         model(input_ids=x, labels=y).loss.backward()
