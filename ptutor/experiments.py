@@ -129,7 +129,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     seed_everything(seed)
     device = pick_device(device)
     base, tok = _backbone(task, model, seed, dtype)
-    wrapped = warm_start(base, config, start_from) if start_from else inject(base, config)
+    wrapped = warm_start(base, config, start_from) if start_from else inject(base, config, tokenizer=tok)
     batch_size = batch_size or task.batch_size
     rows = task.encode(train_items, tok, max_length, model=base)
     if not any(label != IGNORE_INDEX for r in rows for label in r["labels"]):

@@ -49,8 +49,8 @@ def backbone(preset, task, seed=0, with_tokenizer=True):
 
 def make(method, preset, task, seed=0):
     base, tok = backbone(preset, task, seed)
-    torch.manual_seed(seed)
-    return inject(base, METHODS[method].config_class(**SMALL.get(method, {}))), tok
+    torch.manual_seed(seed)  # every method takes the tokenizer (one signature), used or not
+    return inject(base, METHODS[method].config_class(**SMALL.get(method, {})), tokenizer=tok), tok
 
 
 def rows_for(task, tok, model):
@@ -255,7 +255,7 @@ def test_a_new_method_is_one_class_and_a_registration():
         class Scale(Method):
             config_class = ScaleConfig
 
-            def __init__(self, base, config):
+            def __init__(self, base, config, *, tokenizer=None):
                 super().__init__(base, config)
                 names = find_modules(base, ["query", "value"], kinds=(nn.Linear,))
                 replace_modules(base, names, Scaled)

@@ -32,6 +32,18 @@ def test_a_training_set_smaller_than_the_batch_still_trains(tmp_path):
     assert result["steps"] == 4 and result["train_items"] == 3
 
 
+def test_the_runner_hands_its_tokenizer_to_the_method():
+    """A prompt started from text needs the tokenizer: the runner passes the one it holds, so a base that
+    ptutor.backbones did not load (nothing to look its tokenizer up by) still works."""
+    base, tok = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS)
+    del base.config.ptutor_preset
+    with pytest.raises(ValueError, match="needs a tokenizer"):
+        inject(base, PromptTuningConfig(num_virtual_tokens=2, init="text", init_text="city"))
+    result, model, _ = run("ner", "pt", (base, tok), toy_sentences(3), toy_sentences(2), steps=1, return_model=True,
+                           num_virtual_tokens=2, init="text", init_text="city")
+    assert result["steps"] == 1 and model.config.init == "text"
+
+
 def test_a_non_positive_budget_is_refused_not_run_forever(tmp_path):
     with pytest.raises(ValueError, match="minutes must be a positive"):
         run("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), minutes=-1)

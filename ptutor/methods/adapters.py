@@ -76,7 +76,7 @@ class Adapters(Method):
 
     config_class = AdapterConfig
 
-    def __init__(self, base, config: AdapterConfig):
+    def __init__(self, base, config: AdapterConfig, *, tokenizer=None):
         super().__init__(base, config)
         patterns = config.target_modules or list(adapter_modules(base.config, config.placement))
         self.target_names = find_modules(base, patterns, kinds=(nn.Linear, Conv1D))

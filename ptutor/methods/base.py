@@ -98,13 +98,15 @@ class InjectedLayer(nn.Module):
 class Method(nn.Module):
     """Base class: holds `self.base` (the transformers model) and `self.config`.
 
-    Subclasses build their modules in `__init__` and end it with `self.set_trainable()`.
+    Subclasses build their modules in `__init__(base, config, *, tokenizer=None)` and end it with
+    `self.set_trainable()`. Every method takes the base's tokenizer, so `inject` and the runner can pass the one
+    they hold; a method that turns text into ids (an initialisation or anchor text) uses it, the others ignore it.
     """
 
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
     keeps_base: ClassVar[bool] = True  # False: the method changes base weights (no base to go back to)
 
-    def __init__(self, base: nn.Module, config: MethodConfig):
+    def __init__(self, base: nn.Module, config: MethodConfig, *, tokenizer=None):
         super().__init__()
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
@@ -161,6 +163,15 @@ class Method(nn.Module):
     def inference_form(self) -> "Method":
         """The smallest method that computes the same outputs (P-Tuning: its prompt table). Default: self."""
         return self
+
+    def on_same_base(self, cls: type["Method"], config: MethodConfig, **kwargs) -> "Method":
+        """Another method built around this one's base (e.g. an inference form), leaving the base's requires_grad
+        flags as they are: building a method sets them for itself, which would change this method's."""
+        flags = {n: p.requires_grad for n, p in self.base.named_parameters()}
+        other = cls(self.base, config, **kwargs)
+        for n, p in self.base.named_parameters():
+            p.requires_grad_(flags[n])
+        return other
 
     # --- running ---------------------------------------------------------------------------
     def forward(self, **batch):
@@ -225,11 +236,12 @@ def replace_modules(base: nn.Module, names: list[str], make: Callable[[nn.Module
         setattr(parent, child, make(getattr(parent, child)))
 
 
-def inject(base: nn.Module, config: MethodConfig, **kwargs) -> Method:
-    """Wrap `base` with the method that `config` describes."""
+def inject(base: nn.Module, config: MethodConfig, *, tokenizer=None, **kwargs) -> Method:
+    """Wrap `base` with the method that `config` describes. Pass the base's `tokenizer` when you hold it: methods
+    that start from text (init="text", anchor_text) need it, the others ignore it."""
     if config.method not in METHODS:
         raise ValueError(f"unknown method {config.method!r}; known: {sorted(METHODS)}")
-    return METHODS[config.method](base, config, **kwargs)
+    return METHODS[config.method](base, config, tokenizer=tokenizer, **kwargs)
 
 
 def config_from_dict(d: dict) -> MethodConfig:

@@ -60,7 +60,7 @@ class BitFit(Method):
     config_class = BitFitConfig
     keeps_base = False  # the biases change in place: there is no unchanged base to run
 
-    def __init__(self, base, config: BitFitConfig):
+    def __init__(self, base, config: BitFitConfig, *, tokenizer=None):
         super().__init__(base, config)
         self.added = self._bias_free_linears(base, config.target_modules) if config.add_biases else []
         replace_modules(base, self.added, BiasLinear)

@@ -26,7 +26,7 @@ class FullFineTune(Method):
     config_class = FineTuneConfig
     keeps_base = False
 
-    def __init__(self, base, config):
+    def __init__(self, base, config, *, tokenizer=None):
         super().__init__(base, config)
         self.set_trainable()
 
@@ -50,7 +50,7 @@ class LinearProbe(Method):
     config_class = ProbeConfig
     keeps_base = False  # the head is part of the base model: there is no head-less base to run
 
-    def __init__(self, base, config):
+    def __init__(self, base, config, *, tokenizer=None):
         super().__init__(base, config)
         if task_head(base) is None:
             raise ValueError(f"{type(base).__name__} has no task head (classifier/score) to probe; "

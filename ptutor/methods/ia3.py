@@ -91,7 +91,7 @@ class IA3(Method):
 
     config_class = IA3Config
 
-    def __init__(self, base, config: IA3Config):
+    def __init__(self, base, config: IA3Config, *, tokenizer=None):
         super().__init__(base, config)
         kv, ff = ia3_modules(base.config)
         kinds = (nn.Linear, Conv1D)

@@ -158,7 +158,7 @@ class Lora(Method):
     config_class = LoraConfig
     layer_class: ClassVar[type[LoraLinear]] = LoraLinear  # the layer put around each target (a variant's own, e.g. DoRA's)
 
-    def __init__(self, base, config: LoraConfig):
+    def __init__(self, base, config: LoraConfig, *, tokenizer=None):
         super().__init__(base, config)
         self.target_names = add_lora_layers(base, config.target_modules, config.r, config.alpha, config.dropout,
                                             config.rslora, config.num_adapters, self.layer_class)

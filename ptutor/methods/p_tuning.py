@@ -120,8 +120,5 @@ class PTuning(SoftPromptMethod):
         with torch.no_grad():
             vectors = self.prompt_embeddings().detach().float()
         config = PromptTuningConfig(num_virtual_tokens=vectors.shape[0], train_head=self.config.train_head)
-        flags = {n: p.requires_grad for n, p in self.base.named_parameters()}
-        form = PromptTuning(self.base, config, init_embeddings=vectors.cpu())
-        for n, p in self.base.named_parameters():  # building it re-froze the shared base: restore our flags
-            p.requires_grad_(flags[n])
+        form = self.on_same_base(PromptTuning, config, init_embeddings=vectors.cpu())
         return form.to(self.prompt_encoder.embedding.weight.device)

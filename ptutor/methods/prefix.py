@@ -182,10 +182,7 @@ class PrefixTuning(Method):
             rows = torch.arange(self.prefix_encoder.embedding.num_embeddings, device=self.positions.device)
             table = self.prefix_encoder(rows[None])[0].detach().clone()
         config = dataclasses.replace(self.config, prefix_projection=False, encoder_hidden_size=0)
-        flags = {n: p.requires_grad for n, p in self.base.named_parameters()}
-        form = PrefixTuning(self.base, config)
-        for n, p in self.base.named_parameters():  # building it re-froze the shared base: restore our flags
-            p.requires_grad_(flags[n])
+        form = self.on_same_base(PrefixTuning, config)
         with torch.no_grad():
             form.prefix_encoder.embedding.weight.copy_(table)
         return form.to(table.device)

@@ -48,7 +48,7 @@ class QLora(Lora):
 
     config_class = QLoraConfig
 
-    def __init__(self, base, config: QLoraConfig):
+    def __init__(self, base, config: QLoraConfig, *, tokenizer=None):
         names = find_modules(base, config.quantize_modules or [BLOCK_LINEARS], kinds=(nn.Linear, Conv1D))
         quantize(base, names, config)
         super().__init__(base, config)
