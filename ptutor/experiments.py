@@ -4,6 +4,7 @@ From Python (what the chapters and scripts call):
 
     result = ptutor.experiments.run("ner", "pt2", "minilm", "data/ner/train.conll", "data/ner/test.conll",
                                     dev="data/ner/dev.conll", minutes=3, seed=0, num_virtual_tokens=16)
+    result["f1"], result.record (the logged dict), result.history; return_model=True keeps result.model
 
 From a shell (prints the same dict as one JSON line):
 
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 import typing
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,9 +38,9 @@ from .backbones import load_backbone
 from .cli import positive
 from .data import IGNORE_INDEX, append_jsonl, batches
 from .measure import count_parameters, hardware, versions
-from .methods import METHODS, inject
+from .methods import METHODS, Method, inject
 from .tasks import TASKS, Task, get_task, load_items
-from .train import TrainConfig, fit, pick_device, seed_everything
+from .train import History, TrainConfig, fit, pick_device, seed_everything
 
 DEFAULT_MINUTES = 3.0
 
@@ -89,6 +91,23 @@ def _backbone(task: Task, model, seed: int, dtype):
     return base, tok
 
 
+@dataclass
+class RunResult:
+    """What `run` gives back, one type whatever is asked: the record it logs (a JSON-ready dict), the training
+    History, and the trained model when `return_model=True` (else None, so a loop of runs keeps no models alive).
+    `result["f1"]` reads the record; `record, model, history = result` unpacks it."""
+
+    record: dict
+    history: History
+    model: Method | None = None
+
+    def __getitem__(self, key: str):
+        return self.record[key]
+
+    def __iter__(self):
+        return iter((self.record, self.model, self.history))
+
+
 def run(task: str | Task, method: str, model, train, test, dev=None, minutes: float | None = None,
         steps: int | None = None, seed: int = 0, *, lr: float | None = None, batch_size: int | None = None,
         max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06,
@@ -104,9 +123,9 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     `start_from` is a checkpoint folder of the same method (from `save`) whose weights replace the method's own
     initialisation: a prefix trained on other tasks as the start of this one (transfer). `head_lr` gives a trained
     task head a peak rate of its own (ptutor.train.with_head_rate).
-    Other keyword arguments are the method's options (e.g. num_virtual_tokens=16). Returns one stamped dict, or with
-    return_model=True the triple (dict, trained model, training History); `out` appends the
-    dict to a JSON-lines results log.
+    Other keyword arguments are the method's options (e.g. num_virtual_tokens=16). Returns a RunResult: the stamped
+    record (`out` appends it to a JSON-lines results log), the training History and, with return_model=True, the
+    trained model.
     """
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     check_writable(out=out, save=save)  # before any work: a 10-minute run must not end in "cannot write"
@@ -149,7 +168,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
         scores = task.evaluate(wrapped, test_items, tok, max_length=max_length)
     eval_seconds = time.perf_counter() - t0
     trainable, total = count_parameters(wrapped)
-    result = {"task": task.name, "method": method, "model": model if isinstance(model, str) else
+    record = {"task": task.name, "method": method, "model": model if isinstance(model, str) else
               getattr(base.config, "ptutor_preset", type(base).__name__),
               "metric": task.metric, "primary": round(scores[task.metric], 4),
               **{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
@@ -163,22 +182,22 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
               "config": wrapped.config.to_dict(), "versions": versions(), "hardware": hardware(),
               "started_at": started_at, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if start_from:
-        result["start_from"] = str(start_from)
+        record["start_from"] = str(start_from)
     if head_lr is not None:
-        result["head_lr"] = head_lr
+        record["head_lr"] = head_lr
     if hist.evals:
-        result.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
+        record.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
         if len(hist.evals) > 1:  # a learning curve: dev scores and loss against steps and training seconds
-            result["curve"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()
+            record["curve"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()
                                 if k in ("step", "seconds", "loss") or k == f"dev_{task.metric}"} for e in hist.evals]
     if save:
-        result["checkpoint_bytes"] = checkpoint.save(wrapped, save)["bytes"]
+        record["checkpoint_bytes"] = checkpoint.save(wrapped, save)["bytes"]
     if out:
         try:
-            append_jsonl(result, out)
+            append_jsonl(record, out)
         except OSError as e:  # the result is not lost: it is in the message
-            raise OSError(f"could not append the result to {out} ({e}); the result: {json.dumps(result)}") from None
-    return (result, wrapped, hist) if return_model else result
+            raise OSError(f"could not append the result to {out} ({e}); the result: {json.dumps(record)}") from None
+    return RunResult(record, hist, wrapped if return_model else None)
 
 
 def check_writable(out: str | None = None, save: str | None = None) -> None:
@@ -220,7 +239,7 @@ def sweep(task, method: str, model, train, test, dev, lrs: list[float], **kwargs
     """One run per learning rate (each with the same seed and budget); pick with results.pick_lr on dev."""
     if dev is None:
         raise ValueError("a learning-rate sweep picks on the dev set: pass dev=... (--dev FILE)")
-    return [run(task, method, model, train, test, dev, lr=lr, **kwargs) for lr in lrs]
+    return [run(task, method, model, train, test, dev, lr=lr, **kwargs).record for lr in lrs]
 
 
 def _field_parser(cls, name: str, default):
@@ -360,7 +379,7 @@ def run_and_print(args: argparse.Namespace, lr: float | None) -> None:
                  train_limit=args.train_limit, warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every,
                  head_lr=args.head_lr, device=args.device, save=args.save, out=args.out, start_from=args.start_from,
                  progress=not args.quiet, **args.options)
-    print(json.dumps(result), flush=True)
+    print(json.dumps(result.record), flush=True)
 
 
 if __name__ == "__main__":

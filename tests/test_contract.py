@@ -187,8 +187,10 @@ def test_the_runner_runs_every_method_on_both_tasks(method, task, tmp_path):
     else:
         data = read_jsonl(D2T)[:24]
         model = "tiny-llama"
-    result = run(task, method, model, data, data[:6], dev=data[:4], steps=2, save=str(tmp_path / "ckpt"),
-                 **SMALL.get(method, {}))
+    outcome = run(task, method, model, data, data[:6], dev=data[:4], steps=2, save=str(tmp_path / "ckpt"),
+                  **SMALL.get(method, {}))
+    assert outcome.model is None and outcome.history.steps == 2  # one RunResult; a model only when asked for
+    result = outcome.record
     assert result["steps"] == 2 and result["method"] == method and result["task"] == task
     assert result["metric"] == ("f1" if task == "ner" else "bleu")
     assert result["primary"] == result[result["metric"]] and f"dev_{result['metric']}" in result

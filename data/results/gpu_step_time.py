@@ -47,7 +47,7 @@ def main(argv=None):
         torch.manual_seed(0)
         base = BertForTokenClassification(BertConfig(num_labels=len(NER_LABELS), **size))
         row = run("ner", method, (base, tok), train, test, steps=args.steps, seed=0, lr=1e-4,
-                  batch_size=args.batch, max_length=args.length, device=args.device, **options)
+                  batch_size=args.batch, max_length=args.length, device=args.device, **options).record
         row.update(run=name, model="bert-base (random)" if not args.tiny else "tiny-bert (random)",
                    length=args.length, step_ms=round(1000 * row["step_seconds"], 2),
                    device=torch.cuda.get_device_name(0) if row["device"].startswith("cuda") else "cpu")
