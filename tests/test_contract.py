@@ -233,7 +233,7 @@ def test_a_new_method_is_one_class_and_a_registration():
     import torch
     from torch import nn
 
-    from ptutor.diagrams import trained_parts
+    from ptutor.book.diagrams import trained_parts
     from ptutor.experiments import parse_args
     from ptutor.methods import METHODS, InjectedLayer, Method, MethodConfig, find_modules, register, replace_modules
     from ptutor.shootout import swept_methods

@@ -108,7 +108,7 @@ def test_hub_conll2003_is_mapped_to_our_tag_names(monkeypatch):
 
 
 def test_show_prints_the_source_that_runs():
-    from ptutor.notebook import show
+    from ptutor.book.notebook import show
 
     text = repr(show(align_labels))
     assert text.startswith("# defined in ptutor/data.py\ndef align_labels(")

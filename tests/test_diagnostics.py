@@ -4,7 +4,7 @@ import torch
 
 from ptutor.backbones import load_backbone
 from ptutor.data import NER_LABELS
-from ptutor.diagnostics import amplification, delta_spectra, effective_rank, perplexity, prefix_attention_mass
+from ptutor.book.diagnostics import amplification, delta_spectra, effective_rank, perplexity, prefix_attention_mass
 from ptutor.methods import LoraConfig, PrefixConfig, inject
 
 

@@ -4,7 +4,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from ptutor.backbones import load_backbone
-from ptutor.diagrams import draw_methods, draw_registered, trained_parts
+from ptutor.book.diagrams import draw_methods, draw_registered, trained_parts
 from ptutor.methods import METHODS, inject
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ptutor import cache, train
-from ptutor.notebook import show, source_of
+from ptutor.book.notebook import show, source_of
 
 
 def test_show_names_the_defining_file_and_prints_the_source():
@@ -32,7 +32,7 @@ def test_show_joins_several_objects_in_order():
 
 def test_gpu_cell_skips_without_cuda_or_hub_and_raises_real_bugs(monkeypatch, capsys):
     from ptutor.backbones import ArtifactError
-    from ptutor.notebook import gpu_cell
+    from ptutor.book.notebook import gpu_cell
 
     called = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

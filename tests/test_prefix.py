@@ -1,4 +1,4 @@
-"""Prefix tuning (pt2): equal to peft, to the hand-written BERT reference (ptutor.reference), and to its own invariants."""
+"""Prefix tuning (pt2): equal to peft, to the hand-written BERT reference (ptutor.book.reference), and to its own invariants."""
 import copy
 import warnings
 
@@ -10,7 +10,7 @@ from ptutor.backbones import load_backbone
 from ptutor.cache import kv_layout, prefix_cache
 from ptutor.methods import inject
 from ptutor.methods.prefix import PrefixConfig, PrefixTuning
-from ptutor.reference import bert_prefix_tagger
+from ptutor.book.reference import bert_prefix_tagger
 
 P = 5
 

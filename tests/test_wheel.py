@@ -37,7 +37,7 @@ def installed(tmp_path_factory):
 def test_the_wheel_holds_the_package_and_its_widget_scripts_and_nothing_of_the_book(installed):
     wheel, _ = installed
     names = zipfile.ZipFile(wheel).namelist()
-    assert "ptutor/methods/lora.py" in names and "ptutor/kv_explorer.mjs" in names
+    assert "ptutor/methods/lora.py" in names and "ptutor/book/kv_explorer.mjs" in names
     assert not [n for n in names if n.startswith(("data/", "chapters/", "tests/", "book/"))]
 
 

@@ -17,7 +17,7 @@ from ptutor.cache import kv_layout, prefix_cache, prefix_cache_bytes
 from ptutor.methods import inject
 from ptutor.methods.prefix import PrefixConfig, PrefixEncoder
 from ptutor.measure import count_parameters
-from ptutor.widgets import (ARCH_PRESETS, DTYPES, ESM_PATH, EXPLORER_ID, SLIDERS, _preset_args, default_report,
+from ptutor.book.widgets import (ARCH_PRESETS, DTYPES, ESM_PATH, EXPLORER_ID, SLIDERS, _preset_args, default_report,
                             describe_prefix, dtype_sizes, kv_explorer, kv_explorer_js, prefix_param_count,
                             preset_table, reshape_steps)
 
@@ -225,13 +225,13 @@ def test_explorer_javascript_ships_in_the_wheel(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     wheel = next((tmp_path / "dist").glob("ptutor-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "ptutor/kv_explorer.mjs" in names, (
-        "the wheel lacks ptutor/kv_explorer.mjs: add it as package data in pyproject.toml "
+    assert "ptutor/book/kv_explorer.mjs" in names, (
+        "the wheel lacks ptutor/book/kv_explorer.mjs: add it as package data in pyproject.toml "
         "([tool.setuptools.package-data] ptutor = [\"*.mjs\"])")
 
 
 def test_text_chooser_stores_the_text_of_every_combination():
-    from ptutor.widgets import text_chooser
+    from ptutor.book.widgets import text_chooser
 
     w = text_chooser(lambda word, times: word * times, word={"a": "x", "b": "y"}, times=[1, 2, 3])
     assert w.controls == [["word", ["a", "b"]], ["times", ["1", "2", "3"]]]
@@ -242,7 +242,7 @@ def test_text_chooser_stores_the_text_of_every_combination():
 
 
 def test_text_chooser_refuses_what_a_page_cannot_hold():
-    from ptutor.widgets import MAX_CHOICES, text_chooser
+    from ptutor.book.widgets import MAX_CHOICES, text_chooser
 
     with pytest.raises(ValueError, match="at most"):
         text_chooser(str, a=range(MAX_CHOICES), b=[1, 2])

@@ -10,7 +10,7 @@ Widgets from other npm packages (anywidget: `_model_module` "anywidget") are loa
 html-manager from the CDN named in `data-jupyter-widgets-cdn`; here that attribute is pointed
 at the local copies too, after `npm install <module>@<the state's version range>`.
 
-Pages that show ptutor's kernel-free explorer (`ptutor.widgets.KVExplorer`, an anywidget) are
+Pages that show ptutor's kernel-free explorer (`ptutor.book.widgets.KVExplorer`, an anywidget) are
 also driven with puppeteer-core (`drive.mjs`): controls are moved like a reader would and the
 report read back must equal Python's `describe_prefix` for the new setting (`kv_explorer_plan`).
 
@@ -44,7 +44,7 @@ LOCAL_NPM = "/__npm__/"
 CDN_ATTR_RE = re.compile(r'(data-jupyter-widgets-cdn=")([^"]*)(")')
 PUPPETEER = "puppeteer-core@24.43.1"  # node >= 18; 25.x needs node 22
 DRIVER = Path(__file__).with_name("drive.mjs")
-EXPLORER_ID = "ptutor.widgets.KVExplorer"  # `_anywidget_id` of ptutor's kernel-free explorer
+EXPLORER_ID = "ptutor.book.widgets.KVExplorer"  # `_anywidget_id` of ptutor's kernel-free explorer
 # shown by _static/ptutor-widget-offline.js where a widget could not be drawn
 OFFLINE_NOTE = "ptutor-widget-offline"
 # <script ... src="https://cdn.jsdelivr.net/npm/<pkg>@<version>/<path>" ...>
@@ -109,7 +109,7 @@ class WidgetNotebook:
         return self.anywidgets(".KVExplorer")
 
     def choosers(self) -> list[tuple[str, dict]]:
-        """(model id, state) of each TextChooser view (ptutor.widgets.text_chooser), in page order."""
+        """(model id, state) of each TextChooser view (ptutor.book.widgets.text_chooser), in page order."""
         return self.anywidgets(".TextChooser")
 
     def anywidgets(self, suffix: str) -> list[tuple[str, dict]]:
@@ -497,7 +497,7 @@ def kv_explorer_plan(state: dict, index: int = 0) -> tuple[dict, str, list[str]]
     explorer's saved state; switches the architecture (to GPT-2, or to SmolLM2 if it shows GPT-2),
     moves the prefix-length slider 5 steps with the arrow key, types a batch size, toggles the
     projection, picks another dtype, and types a kv-head count that GPT-2's 12 heads cannot share."""
-    from ptutor.widgets import ARCH_PRESETS, DEFAULT_PRESET, SLIDERS, _preset_args, describe_prefix
+    from ptutor.book.widgets import ARCH_PRESETS, DEFAULT_PRESET, SLIDERS, _preset_args, describe_prefix
 
     keys = ["batch", "layers", "heads", "kv_heads", "head_dim", "hidden", "prefix_len", "projection",
             "encoder_hidden", "dtype"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from .measure import versions
-from .train import pick_device, seed_everything
+from ..measure import versions
+from ..train import pick_device, seed_everything
 
 
 def setup(seed: int = 0, *, threads: int | None = None) -> torch.device:
@@ -36,7 +36,7 @@ def source_of(obj) -> str:
     """`# defined in ptutor/<file>.py` header + the source of a ptutor function, class or module."""
     obj = inspect.unwrap(obj)  # a decorated function: show the function, not the decorator's wrapper
     path = Path(inspect.getsourcefile(obj))
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the folder that holds the ptutor package
     try:
         rel = path.resolve().relative_to(root)
     except ValueError:
@@ -70,7 +70,7 @@ def gpu_cell(fn, *args, what: str = "", **kwargs):
     is skipped and return None. Any other error is a bug and is raised, not hidden behind
     "no network".
     """
-    from .backbones import ArtifactError
+    from ..backbones import ArtifactError
 
     if not torch.cuda.is_available():
         print(f"Skipped: no CUDA GPU here. {what}".rstrip() + " On Colab: Runtime > Change runtime type > GPU.")

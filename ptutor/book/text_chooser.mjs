@@ -1,6 +1,6 @@
 // A kernel-free "pick options, read the text" widget (anywidget ES module).
 //
-// Python (`ptutor.widgets.text_chooser`) computes the text for every combination of the
+// Python (`ptutor.book.widgets.text_chooser`) computes the text for every combination of the
 // options and saves them in the widget state (`texts`, keyed by the chosen option labels
 // joined with a tab), so a static page only has to look the text up.
 

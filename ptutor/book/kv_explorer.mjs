@@ -1,6 +1,6 @@
 // The past_key_values explorer as an anywidget ES module: the arithmetic runs in the page.
 //
-// `describePrefix` is a line-by-line port of `ptutor.widgets.describe_prefix` (and of
+// `describePrefix` is a line-by-line port of `ptutor.book.widgets.describe_prefix` (and of
 // `reshape_steps`, `prefix_param_count`, `_human` and `ptutor.cache.prefix_cache_bytes`);
 // tests/test_widgets.py runs it with node and compares its text with Python's for every
 // architecture preset. Nothing model-specific is typed here: the presets, the dtype sizes and
@@ -24,7 +24,7 @@ export function fixed(x, digits) {
   return `${commas(whole)}.${String(r - whole * scale).padStart(digits, "0")}`;
 }
 
-/** ptutor.widgets._human: bytes as B / KiB / MiB / GiB. */
+/** ptutor.book.widgets._human: bytes as B / KiB / MiB / GiB. */
 export function human(n) {
   for (const unit of ["B", "KiB", "MiB", "GiB"]) {
     if (Math.abs(n) < 1024 || unit === "GiB") return unit === "B" ? `${fixed(n, 0)} B` : `${fixed(n, 1)} ${unit}`;
@@ -38,7 +38,7 @@ export function tupleText(shape) {
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
 }
 
-/** ptutor.widgets.reshape_steps for a layout given as the describe_prefix arguments. */
+/** ptutor.book.widgets.reshape_steps for a layout given as the describe_prefix arguments. */
 export function reshapeSteps({ batch, layers, kv_heads, head_dim, prefix_len, projection = false, encoder_hidden = 0 }) {
   const B = batch, L = layers, H = kv_heads, d = head_dim, P = prefix_len;
   const kvWidth = H * d;
@@ -59,7 +59,7 @@ export function reshapeSteps({ batch, layers, kv_heads, head_dim, prefix_len, pr
   return steps;
 }
 
-/** ptutor.widgets.prefix_param_count. */
+/** ptutor.book.widgets.prefix_param_count. */
 export function prefixParamCount({ layers, kv_heads, head_dim, prefix_len, projection = false, encoder_hidden = 0 }) {
   const k = kv_heads * head_dim;
   const W = layers * 2 * k;
@@ -69,7 +69,7 @@ export function prefixParamCount({ layers, kv_heads, head_dim, prefix_len, proje
 }
 
 /**
- * ptutor.widgets.describe_prefix: the same report, character for character.
+ * ptutor.book.widgets.describe_prefix: the same report, character for character.
  * `args` holds describe_prefix's keyword arguments; `dtypeSizes` maps a dtype name to its
  * element size in bytes (Python passes torch's sizes).
  */

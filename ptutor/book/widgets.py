@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .cache import KVLayout, prefix_cache_bytes
+from ..cache import KVLayout, prefix_cache_bytes
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def kv_explorer(preset: str = DEFAULT_PRESET):
 
 # ----------------------------------------------------------------------------- kernel-free explorer
 ESM_PATH = Path(__file__).with_name("kv_explorer.mjs")
-EXPLORER_ID = "ptutor.widgets.KVExplorer"  # the widget's `_anywidget_id` in saved widget state
+EXPLORER_ID = "ptutor.book.widgets.KVExplorer"  # the widget's `_anywidget_id` in saved widget state
 
 
 def dtype_sizes() -> dict[str, int]:
@@ -235,7 +235,7 @@ def preset_table() -> dict[str, dict]:
 
 @functools.cache
 def _explorer_class():
-    """Define KVExplorer on first use, so `ptutor.widgets` imports without anywidget installed."""
+    """Define KVExplorer on first use, so `ptutor.book.widgets` imports without anywidget installed."""
     import anywidget
     import traitlets as t
 
@@ -313,7 +313,7 @@ def kv_explorer_js(preset: str = DEFAULT_PRESET, prefix_len: int = 20, projectio
 
 
 CHOOSER_ESM_PATH = Path(__file__).with_name("text_chooser.mjs")
-CHOOSER_ID = "ptutor.widgets.TextChooser"
+CHOOSER_ID = "ptutor.book.widgets.TextChooser"
 MAX_CHOICES = 1000
 
 

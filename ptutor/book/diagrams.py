@@ -42,7 +42,7 @@ def _layer_part(rest: str) -> str | None:
 
 def trained_parts(model) -> TrainedParts:
     """Sort a wrapped model's owned parameters into the parts of the diagram."""
-    from .arch import kv_layout, task_head_name
+    from ..arch import kv_layout, task_head_name
 
     parts = TrainedParts(model.config.method, num_layers=kv_layout(model.base.config).num_layers)
     head = task_head_name(model.base)
@@ -140,9 +140,9 @@ def draw_methods(models: dict, *, ncols: int | None = None):
 def draw_registered(methods: dict[str, str], preset: str = "tiny-bert"):
     """Draw registered methods ({title: method name}) as injected into a tiny random model of `preset`
     (2 layers, so the picture stays small; the real models repeat the middle rows)."""
-    from .arch import is_encoder_family
-    from .backbones import get_preset, load_backbone
-    from .methods import METHODS, inject
+    from ..arch import is_encoder_family
+    from ..backbones import get_preset, load_backbone
+    from ..methods import METHODS, inject
 
     task = "token-classification" if is_encoder_family(get_preset(preset).arch) else "causal-lm"
     models = {}
