@@ -191,7 +191,7 @@ def wait_for_everyone() -> None:
         _state().wait_for_everyone()
 
 
-def table_rows(rows: list[dict]) -> list[dict]:
+def setting_rows(rows: list[dict]) -> list[dict]:
     """One record per setting of the log (`ptutor.results.summarize`: a method's runs pool over seeds only when
     their rate and options agree), the methods in the shoot-out's order: cost columns as means over seeds, the
     metric as mean and spread, None where a run did not record a value."""
@@ -227,7 +227,7 @@ def score_text(record: dict) -> str:
 
 
 def markdown(records: list[dict]) -> str:
-    """The shoot-out table (from `table_rows`) as markdown, one row per method."""
+    """The shoot-out table (from `setting_rows`) as markdown, one row per method."""
     name = COLUMN_TITLES.get(records[0]["metric"], records[0]["metric"])
     lines = [f"| method | LR | trainable | share | seeds | steps | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -241,7 +241,7 @@ def markdown(records: list[dict]) -> str:
 
 def write_tables(rows: list[dict], prefix: str) -> dict[str, str]:
     """PREFIX.csv, PREFIX.json (records + provenance) and PREFIX.md from a shoot-out's rows."""
-    records, prov = table_rows(rows), provenance(rows)
+    records, prov = setting_rows(rows), provenance(rows)
     paths = {ext: f"{prefix}.{ext}" for ext in ("csv", "json", "md")}
     with open(paths["csv"], "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(records[0]))

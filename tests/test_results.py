@@ -110,13 +110,13 @@ def test_every_table_pools_one_log_the_same_way():
     """results_table, summarize, the shoot-out's records and score_cell agree on one log: the same groups (a
     method's runs with other options are another setting, not more seeds), means, spreads and score text."""
     from ptutor.results import results_table, summarize
-    from ptutor.shootout import markdown, table_rows
+    from ptutor.shootout import markdown, setting_rows
 
     log = [_stamped("ft", 1e-4, s, v) for s, v in enumerate((0.40, 0.44, 0.42))]
     log += [_stamped("lora", 1e-3, 0, 0.30, r=8), _stamped("lora", 1e-3, 1, 0.34, r=8), _stamped("lora", 1e-3, 0, 0.20, r=2)]
     log[-1]["peak_mb"] = None  # a run that did not record its peak
     groups = summarize(log)
-    records = table_rows(log)
+    records = setting_rows(log)
     assert [(g["method"], len(g["seeds"])) for g in groups] == [("ft", 3), ("lora", 2), ("lora", 1)]
     assert [(r["method"], r["mean"], r["spread"]) for r in records] == [
         (g["method"], round(g["score"], 4), round(g["spread"], 4)) for g in groups]

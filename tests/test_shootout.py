@@ -9,7 +9,7 @@ import pytest
 
 from ptutor.data import read_jsonl, write_conll
 from ptutor.methods import METHODS
-from ptutor.shootout import command, check_methods, markdown, run_shootout, swept_methods, table_rows, write_tables
+from ptutor.shootout import command, check_methods, markdown, run_shootout, swept_methods, setting_rows, write_tables
 
 from test_training import toy_sentences
 
@@ -64,7 +64,7 @@ def test_a_single_seed_is_marked_as_such_in_the_table():
     row = {"method": "lora", "lr": 3e-3, "trainable_params": 10, "total_params": 100, "seed": 0, "steps": 5,
            "step_seconds": 0.1, "tokens_per_second": 50.0, "peak_mb": 10.0, "metric": "f1", "primary": 0.5,
            "config": {"method": "lora"}}
-    assert "0.500 (1 seed)" in markdown(table_rows([row]))
+    assert "0.500 (1 seed)" in markdown(setting_rows([row]))
 
 
 def test_the_command_line_refuses_an_unswept_method_with_the_fix(tmp_path):

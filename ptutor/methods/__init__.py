@@ -3,7 +3,8 @@ from .base import (METHODS, InjectedLayer, Method, MethodConfig, config_from_dic
                    register, replace_modules, task_head)
 # The order of registration is the order of every table and shoot-out (the baselines, then from the
 # cheapest change to the base to the largest): import a new method's module where it belongs.
-from .finetune import FineTuneConfig, FullFineTune, LinearProbe, ProbeConfig
+from .finetune import FineTuneConfig, FullFineTune
+from .probe import LinearProbe, ProbeConfig
 from .bitfit import BiasLinear, BitFit, BitFitConfig
 from .ia3 import IA3, IA3Config, IA3Linear
 from .prompt_tuning import PromptTuning, PromptTuningConfig, SoftPromptMethod
