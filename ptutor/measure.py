@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -112,11 +111,16 @@ def reset_peak_memory(device: torch.device) -> None:
 
 def peak_memory_mb(device: torch.device) -> float:
     """Peak memory in MiB: CUDA's allocator peak on a GPU; on CPU the process's peak RSS
-    (a high-water mark of the whole process, so compare runs in fresh processes)."""
+    (a high-water mark of the whole process, so compare runs in fresh processes); NaN where the platform
+    (Windows) has no such reading."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     if device.type == "mps":
         return torch.mps.driver_allocated_memory() / 2**20
+    try:
+        import resource  # Unix only
+    except ImportError:  # Windows: no peak-RSS reading in the standard library
+        return float("nan")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return rss / (2**20 if sys.platform == "darwin" else 2**10)
 

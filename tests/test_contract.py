@@ -6,7 +6,6 @@ initialisation; train 2N == train N, save, resume, train N; the base runs alone 
 disable_adapter(); and the runner runs it on both tasks.
 """
 import itertools
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,7 +19,7 @@ from ptutor.methods import METHODS, inject
 from ptutor.tasks import GenTask, NerTask
 from ptutor.train import TrainConfig, fit, make_optimizer
 
-from test_training import toy_sentences
+from conftest import D2T, toy_sentences
 
 # the smallest useful config of each method (defaults where they are already small)
 SMALL = {"pt": dict(num_virtual_tokens=3), "ptv1": dict(num_virtual_tokens=3, encoder_hidden_size=16),
@@ -31,7 +30,6 @@ SMALL = {"pt": dict(num_virtual_tokens=3), "ptv1": dict(num_virtual_tokens=3, en
 BACKBONES = [("tiny-bert", "token-classification"), ("tiny-gpt2", "causal-lm"), ("tiny-llama", "causal-lm"),
              ("tiny-glm", "causal-lm"), ("tiny-bart", "seq2seq-lm")]
 NEEDS_HEAD = {"probe"}
-D2T = Path(__file__).resolve().parent.parent / "data" / "d2t" / "train.jsonl"  # methods that only make sense with a task head
 
 
 def cases():

@@ -6,22 +6,20 @@ import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import get_peft_model
 
-from ptutor.backbones import load_backbone
 from ptutor.measure import count_parameters
 from ptutor.methods import DoraConfig, inject
+
+from conftest import tiny_base
 
 CASES = [("tiny-llama", "causal-lm", ["q_proj", "v_proj"]), ("tiny-bert", "token-classification", ["query", "value"]),
          ("tiny-gpt2", "causal-lm", ["c_attn"])]
 
 
-def base_of(preset, task):
-    return load_backbone(preset, task, with_tokenizer=False, **({"num_labels": 9} if task != "causal-lm" else {}))[0]
-
 
 @pytest.mark.parametrize("preset,task,targets", CASES, ids=[c[0] for c in CASES])
 def test_dora_equals_peft_with_the_same_weights_and_merges_like_it(preset, task, targets):
     torch.manual_seed(0)
-    base = base_of(preset, task)
+    base = tiny_base(preset, task)
     ours = inject(copy.deepcopy(base), DoraConfig(r=4, alpha=8, target_modules=targets, train_head=False))
     theirs = get_peft_model(copy.deepcopy(base), PeftLoraConfig(r=4, lora_alpha=8, target_modules=targets,
                                                                 use_dora=True))
@@ -45,7 +43,7 @@ def test_dora_equals_peft_with_the_same_weights_and_merges_like_it(preset, task,
 
 
 def test_dora_starts_as_the_base_and_its_magnitude_trains():
-    base = base_of("tiny-llama", "causal-lm")
+    base = tiny_base("tiny-llama", "causal-lm")
     model = inject(copy.deepcopy(base), DoraConfig(r=2))
     x = torch.randint(5, 200, (2, 6))
     with torch.no_grad():

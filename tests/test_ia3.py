@@ -6,9 +6,10 @@ import torch
 from peft import IA3Config as PeftIA3Config
 from peft import get_peft_model
 
-from ptutor.backbones import load_backbone
 from ptutor.measure import count_parameters
 from ptutor.methods import IA3Config, inject
+
+from conftest import tiny_base
 
 CASES = [  # preset, task, peft's targets and feed-forward modules written as ptutor's family defaults
     ("tiny-llama", "causal-lm", ["k_proj", "v_proj", "down_proj"], ["down_proj"]),
@@ -18,14 +19,11 @@ CASES = [  # preset, task, peft's targets and feed-forward modules written as pt
 ]
 
 
-def base_of(preset, task):
-    return load_backbone(preset, task, with_tokenizer=False, **({"num_labels": 9} if task != "causal-lm" else {}))[0]
-
 
 @pytest.mark.parametrize("preset,task,targets,feedforward", CASES, ids=[c[0] for c in CASES])
 def test_ia3_equals_peft_with_the_same_vectors_and_merges_like_it(preset, task, targets, feedforward):
     torch.manual_seed(0)
-    base = base_of(preset, task)
+    base = tiny_base(preset, task)
     ours = inject(copy.deepcopy(base), IA3Config(train_head=False))
     theirs = get_peft_model(copy.deepcopy(base), PeftIA3Config(target_modules=targets, feedforward_modules=feedforward,
                                                                init_ia3_weights=True))
@@ -48,7 +46,7 @@ def test_ia3_equals_peft_with_the_same_vectors_and_merges_like_it(preset, task, 
 
 
 def test_ia3_starts_as_the_base_and_trains_one_number_per_scaled_channel():
-    base = base_of("tiny-llama", "causal-lm")
+    base = tiny_base("tiny-llama", "causal-lm")
     model = inject(copy.deepcopy(base), IA3Config())
     x = torch.randint(5, 200, (1, 6))
     with torch.no_grad():

@@ -3,22 +3,13 @@ import pytest
 import torch
 from peft import LoraConfig as PeftLoraConfig, get_peft_model
 
-from ptutor.backbones import load_backbone
-from ptutor.data import NER_LABELS
 from ptutor.methods import Lora, LoraConfig, LoraLinear, inject
+
+from conftest import tiny_base, token_ids
 
 CASES = [("tiny-bert", "token-classification", ["query", "value"]), ("tiny-gpt2", "causal-lm", ["c_attn"]),
          ("tiny-llama", "causal-lm", ["q_proj", "v_proj"]), ("tiny-glm", "causal-lm", ["q_proj", "k_proj", "v_proj"]),
          ("tiny-bart", "seq2seq-lm", ["q_proj", "v_proj"])]  # BART: the decoder reads the shifted input
-
-
-def base(preset, task, seed=0):
-    return load_backbone(preset, task, seed=seed, with_tokenizer=False,
-                         **({"labels": NER_LABELS} if task == "token-classification" else {}))[0]
-
-
-def ids():
-    return torch.randint(100, 2000, (2, 7), generator=torch.Generator().manual_seed(0))
 
 
 def randomize_b(model):
@@ -30,9 +21,9 @@ def randomize_b(model):
 @pytest.mark.parametrize("preset,task,targets", CASES)
 def test_same_logits_as_peft_with_the_same_a_and_b(preset, task, targets):
     torch.manual_seed(0)
-    ours = inject(base(preset, task), LoraConfig(r=4, alpha=8, target_modules=targets, train_head=False)).eval()
+    ours = inject(tiny_base(preset, task), LoraConfig(r=4, alpha=8, target_modules=targets, train_head=False)).eval()
     randomize_b(ours)
-    theirs = get_peft_model(base(preset, task), PeftLoraConfig(r=4, lora_alpha=8, target_modules=targets,
+    theirs = get_peft_model(tiny_base(preset, task), PeftLoraConfig(r=4, lora_alpha=8, target_modules=targets,
                                                                 lora_dropout=0.0, fan_in_fan_out=preset == "tiny-gpt2"))
     theirs.eval()
     copied = 0
@@ -43,19 +34,19 @@ def test_same_logits_as_peft_with_the_same_a_and_b(preset, task, targets):
             peft_layer.lora_B["default"].weight.copy_(layer.lora_B.weight)
             copied += 1
         assert copied == len(ours.target_names) > 0
-        assert (ours(input_ids=ids()).logits - theirs(input_ids=ids()).logits).abs().max() < 1e-5
+        assert (ours(input_ids=token_ids()).logits - theirs(input_ids=token_ids()).logits).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("preset,task,targets", CASES)
 def test_merge_equals_unmerged_and_unmerge_restores_the_base(preset, task, targets):
     torch.manual_seed(0)
-    model = inject(base(preset, task), LoraConfig(r=4, target_modules=targets)).eval()
+    model = inject(tiny_base(preset, task), LoraConfig(r=4, target_modules=targets)).eval()
     randomize_b(model)
     before = {n: p.detach().clone() for n, p in model.base.named_parameters() if "base_layer" in n}
     with torch.no_grad():
-        unmerged = model(input_ids=ids()).logits
+        unmerged = model(input_ids=token_ids()).logits
         model.merge()
-        merged = model(input_ids=ids()).logits
+        merged = model(input_ids=token_ids()).logits
         assert (merged - unmerged).abs().max() < 1e-5
         assert any(not torch.equal(before[n], p) for n, p in model.base.named_parameters() if n in before)
         model.unmerge()
@@ -65,22 +56,22 @@ def test_merge_equals_unmerged_and_unmerge_restores_the_base(preset, task, targe
 
 
 def test_b_starts_at_zero_so_training_starts_from_the_base():
-    plain = base("tiny-llama", "causal-lm")
-    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=4))
+    plain = tiny_base("tiny-llama", "causal-lm")
+    model = inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=4))
     with torch.no_grad():
-        assert torch.equal(model(input_ids=ids()).logits, plain(input_ids=ids()).logits)
+        assert torch.equal(model(input_ids=token_ids()).logits, plain(input_ids=token_ids()).logits)
     assert model.target_names == [f"model.layers.{i}.self_attn.{p}" for i in range(2) for p in ("q_proj", "v_proj")]
 
 
 def test_trainable_share_is_the_a_and_b_matrices():
-    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=4))
+    model = inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=4))
     # q_proj: 64 -> 64; v_proj: 64 -> 32 (2 kv heads of 16); per layer r*(in+out) each
     expected = 2 * (4 * (64 + 64) + 4 * (64 + 32))
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == expected
 
 
 def test_unload_gives_back_the_original_layers():
-    model = inject(base("tiny-gpt2", "causal-lm"), LoraConfig(r=2))
+    model = inject(tiny_base("tiny-gpt2", "causal-lm"), LoraConfig(r=2))
     plain = model.unload()
     assert not any(isinstance(m, LoraLinear) for m in plain.modules())
 
@@ -89,10 +80,10 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match="rank r must be at least 1"):
         LoraConfig(r=0)
     with pytest.raises(ValueError, match=r"r=100 must be between 1 and min\(in, out\) = 32"):
-        inject(base("tiny-llama", "causal-lm"), LoraConfig(r=100, target_modules=["v_proj"]))
+        inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=100, target_modules=["v_proj"]))
     with pytest.raises(ValueError, match="match no Linear/Conv1D/NF4Linear module.*q_proj"):
-        inject(base("tiny-llama", "causal-lm"), LoraConfig(target_modules=["query"]))
-    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2))
+        inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(target_modules=["query"]))
+    model = inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=2))
     with pytest.raises(RuntimeError, match="not merged"):
         model.unmerge()
     model.merge()
@@ -100,7 +91,7 @@ def test_bad_input_is_a_clear_error():
         model.merge()
     with pytest.raises(RuntimeError, match="unmerge\\(\\) first"):
         with model.disable_adapter():
-            model(input_ids=ids())
+            model(input_ids=token_ids())
 
 
 def test_lora_options_parse_on_the_command_line():
@@ -109,7 +100,7 @@ def test_lora_options_parse_on_the_command_line():
     args = parse_args(["gen", "--method", "lora", "--train", "a", "--test", "b", "--target-modules", "q_proj,v_proj",
                        "--r", "16", "--rslora", "true"])
     assert args.options == {"target_modules": ["q_proj", "v_proj"], "r": 16, "rslora": True}
-    assert isinstance(inject(base("tiny-llama", "causal-lm"), LoraConfig(**args.options)), Lora)
+    assert isinstance(inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(**args.options)), Lora)
 
 
 ROUTED = [("tiny-bert", "token-classification"), ("tiny-gpt2", "causal-lm"), ("tiny-llama", "causal-lm")]
@@ -120,7 +111,7 @@ def one_adapter_models(preset, task, k=3):
     models = []
     for j in range(k):
         torch.manual_seed(10 + j)
-        m = inject(base(preset, task), LoraConfig(r=2, train_head=False)).eval()
+        m = inject(tiny_base(preset, task), LoraConfig(r=2, train_head=False)).eval()
         randomize_b(m)
         models.append(m)
     return models
@@ -129,7 +120,7 @@ def one_adapter_models(preset, task, k=3):
 @pytest.mark.parametrize("preset,task", ROUTED)
 def test_a_mixed_batch_equals_each_adapter_alone_row_by_row(preset, task):
     singles = one_adapter_models(preset, task)
-    shared = inject(base(preset, task), LoraConfig(r=2, train_head=False, num_adapters=3)).eval()
+    shared = inject(tiny_base(preset, task), LoraConfig(r=2, train_head=False, num_adapters=3)).eval()
     for j, single in enumerate(singles):
         shared.load_adapter(j, single)
     x = torch.randint(100, 2000, (5, 7), generator=torch.Generator().manual_seed(1))
@@ -140,12 +131,12 @@ def test_a_mixed_batch_equals_each_adapter_alone_row_by_row(preset, task):
             alone = singles[j](input_ids=x[row:row + 1]).logits[0]
             assert (mixed[row] - alone).abs().max() < 1e-5, (row, j)
         with shared.disable_adapter():  # the base alone, whatever the route
-            assert torch.equal(shared(input_ids=x, adapter_ids=route).logits, base(preset, task)(input_ids=x).logits)
+            assert torch.equal(shared(input_ids=x, adapter_ids=route).logits, tiny_base(preset, task)(input_ids=x).logits)
 
 
 def test_routed_generation_equals_each_adapter_generating_alone():
     singles = one_adapter_models("tiny-llama", "causal-lm", k=2)
-    shared = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=2)).eval()
+    shared = inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=2)).eval()
     for j, single in enumerate(singles):
         shared.load_adapter(j, single)
     x = torch.randint(100, 2000, (2, 5), generator=torch.Generator().manual_seed(2))
@@ -156,10 +147,10 @@ def test_routed_generation_equals_each_adapter_generating_alone():
 
 
 def test_training_moves_only_the_adapters_the_batch_uses():
-    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=3))
+    model = inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=3))
     randomize_b(model)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    x = ids()
+    x = token_ids()
     model(input_ids=x, labels=x, adapter_ids=torch.tensor([0, 2])).loss.backward()
     for name, layer in model.lora_layers().items():
         for j, moved in enumerate([True, False, True]):
@@ -169,19 +160,19 @@ def test_training_moves_only_the_adapters_the_batch_uses():
 
 
 def test_routing_mistakes_are_clear_errors():
-    model = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=2))
+    model = inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=2, num_adapters=2))
     with pytest.raises(ValueError, match="holds 2 adapters: pass adapter_ids"):
-        model(input_ids=ids())
+        model(input_ids=token_ids())
     with pytest.raises(ValueError, match=r"adapter_ids must be in 0..1"):
-        model(input_ids=ids(), adapter_ids=torch.tensor([0, 2]))
+        model(input_ids=token_ids(), adapter_ids=torch.tensor([0, 2]))
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
-        model(input_ids=ids(), adapter_ids=torch.tensor([0, 1, 1]))
+        model(input_ids=token_ids(), adapter_ids=torch.tensor([0, 1, 1]))
     with pytest.raises(RuntimeError, match="holds 2 adapters; merging one"):
         model.merge()
-    single = inject(base("tiny-llama", "causal-lm"), LoraConfig(r=2))
+    single = inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=2))
     with pytest.raises(ValueError, match="holds one adapter"):
-        single(input_ids=ids(), adapter_ids=torch.tensor([0, 0]))
+        single(input_ids=token_ids(), adapter_ids=torch.tensor([0, 0]))
     with pytest.raises(ValueError, match="r=2 on the same layers"):
-        model.load_adapter(0, inject(base("tiny-llama", "causal-lm"), LoraConfig(r=4)))
+        model.load_adapter(0, inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=4)))
     with pytest.raises(ValueError, match="num_adapters must be at least 1"):
         LoraConfig(num_adapters=0)

@@ -2,21 +2,16 @@
 import pytest
 import torch
 
-from ptutor.backbones import load_backbone
-from ptutor.data import NER_LABELS
 from ptutor.methods import PrefixConfig, PrefixLoraConfig, inject
 
-
-def base(preset, task):
-    return load_backbone(preset, task, seed=0, with_tokenizer=False,
-                         **({"labels": NER_LABELS} if task != "causal-lm" else {}))[0]
+from conftest import tiny_base
 
 
 @pytest.mark.parametrize("preset,task", [("tiny-bert", "token-classification"), ("tiny-llama", "causal-lm"),
                                          ("tiny-gpt2", "causal-lm")])
 def test_equals_the_prefix_alone_on_a_base_with_the_lora_update_merged(preset, task):
     torch.manual_seed(0)
-    both = inject(base(preset, task), PrefixLoraConfig(num_virtual_tokens=3, r=2, init="random")).eval()
+    both = inject(tiny_base(preset, task), PrefixLoraConfig(num_virtual_tokens=3, r=2, init="random")).eval()
     with torch.no_grad():
         for name in both.target_names:
             both.base.get_submodule(name).lora_B.weight.normal_(std=0.1)
@@ -31,7 +26,7 @@ def test_equals_the_prefix_alone_on_a_base_with_the_lora_update_merged(preset, t
 
 
 def test_lora_trains_at_its_own_rate_in_a_second_group():
-    model = inject(base("tiny-llama", "causal-lm"), PrefixLoraConfig(num_virtual_tokens=3, r=2, lora_lr_scale=0.1))
+    model = inject(tiny_base("tiny-llama", "causal-lm"), PrefixLoraConfig(num_virtual_tokens=3, r=2, lora_lr_scale=0.1))
     prefix_group, lora_group = model.param_groups(1e-1)
     assert prefix_group["lr"] == 1e-1 and lora_group["lr"] == pytest.approx(1e-2)
     lora_names = {n for n, p in model.named_parameters() if any(p is q for q in lora_group["params"])}

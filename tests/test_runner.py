@@ -17,8 +17,8 @@ from ptutor.methods import PrefixConfig, PromptTuningConfig, inject
 from ptutor.tasks import GenTask, TaskDataError
 from ptutor.textgen import generation_scores, input_values, mentions_all, rouge_l
 
-from test_contract import D2T
-from test_training import toy_sentences
+from conftest import D2T
+from conftest import toy_sentences
 
 
 def cli(*args, timeout=120):

@@ -11,7 +11,7 @@ from ptutor.data import read_jsonl, write_conll
 from ptutor.methods import METHODS
 from ptutor.shootout import command, check_methods, markdown, run_shootout, swept_methods, setting_rows, write_tables
 
-from test_training import toy_sentences
+from conftest import toy_sentences
 
 
 def test_only_methods_with_a_swept_learning_rate_take_part():

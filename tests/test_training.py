@@ -9,23 +9,12 @@ import torch
 from ptutor import checkpoint
 from ptutor.backbones import load_backbone
 from ptutor.checkpoint import CheckpointError
-from ptutor.data import NER_LABELS, Sentence, batches, encode_ner, write_conll
+from ptutor.data import NER_LABELS, batches, encode_ner, write_conll
 from ptutor.methods import FineTuneConfig, ProbeConfig, inject
 from ptutor.ner import evaluate_ner
 from ptutor.train import TrainConfig, fit, lr_factor
 
-PEOPLE = [["Ana", "Lima"], ["Bo", "Chen"], ["Cy", "Dorn"], ["Di", "Egan"]]
-PLACES = [["Oslo"], ["New", "Delhi"], ["Lagos"]]
-
-
-def toy_sentences(n):
-    out = []
-    for i in range(n):
-        p, l = PEOPLE[i % 4], PLACES[i % 3]
-        out.append(Sentence(p + ["lives", "in"] + l + ["."],
-                            ["B-PER"] + ["I-PER"] * (len(p) - 1) + ["O", "O", "B-LOC"] + ["I-LOC"] * (len(l) - 1) + ["O"]))
-    return out
-
+from conftest import toy_sentences
 
 @pytest.fixture(scope="module")
 def tiny():
