@@ -4,7 +4,9 @@ From Python (what the chapters and scripts call):
 
     result = ptutor.experiments.run("ner", "pt2", "minilm", "data/ner/train.conll", "data/ner/test.conll",
                                     dev="data/ner/dev.conll", minutes=3, seed=0, num_virtual_tokens=16)
-    result["f1"], result.record (the logged dict), result.history; return_model=True keeps result.model
+
+It returns a `RunResult`: `result["f1"]` reads the logged record (`result.record`), `result.history` is the
+training History, and with `return_model=True` `result.model` is the trained model.
 
 From a shell (prints the same dict as one JSON line):
 
