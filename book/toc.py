@@ -25,7 +25,7 @@ PARTS = [
     ("Comparison", 7, 99),
 ]
 # Appendix pages, in order; the ones whose file is missing are left out.
-APPENDIX = ["book/notation.md", "book/api.md", "book/bibliography.md"]
+APPENDIX = ["book/notation.md", "book/orchestration.md", "book/api.md", "book/bibliography.md"]
 
 
 def chapter_files(root: Path = ROOT) -> list[str]:
