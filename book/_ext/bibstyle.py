@@ -17,12 +17,22 @@ def _last(person) -> str:
 
 class AuthorYearLabels(BaseLabelStyle):
     def format_labels(self, sorted_entries):
+        """"Author et al., year"; two entries with the same label get 2022a, 2022b in the list's order (the
+        P-Tuning v2 and (IA)³ papers are both "Liu et al., 2022")."""
+        labels = []
         for entry in sorted_entries:
             people = entry.persons.get("author") or entry.persons.get("editor") or []
             names = [_last(p) for p in people]
             who = (names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2
                    else f"{names[0]} et al." if names else entry.key)
-            yield f"{who}, {entry.fields.get('year', 'n.d.')}"
+            labels.append(f"{who}, {entry.fields.get('year', 'n.d.')}")
+        seen = {}
+        for label in labels:
+            if labels.count(label) > 1:
+                seen[label] = seen.get(label, 0) + 1
+                yield label + "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
+            else:
+                yield label
 
 
 class AuthorYearStyle(UnsrtStyle):
