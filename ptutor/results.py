@@ -251,7 +251,10 @@ def plot_sweep(rows: list[dict], ax=None):
 
 def verdict(a: list[float], b: list[float], threshold: float = 1.0) -> str:
     """Does mean(a) reach `threshold` x mean(b)? "holds", "does not hold", or "not decided" when the ratio is
-    closer to the threshold than the two methods' seed spreads allow (relative s.d. of either, the larger)."""
+    closer to the threshold than the two methods' seed spreads allow (relative s.d. of either, the larger), or when
+    either side has fewer than three seeds (one or two are a sketch: their spread says nothing)."""
+    if min(len(a), len(b)) < 3:
+        return "not decided"
     ratio = mean(a) / mean(b)
     noise = max(spread(a) / mean(a), spread(b) / mean(b))
     if abs(ratio - threshold) < noise:

@@ -54,6 +54,7 @@ def test_sweep_table_shows_every_rate_and_bolds_the_pick():
     ([1.10, 1.12, 1.11], [1.00, 1.01, 0.99], 1.0, "holds"),
     ([0.90, 0.91, 0.92], [1.00, 1.01, 0.99], 1.0, "does not hold"),
     ([1.00, 1.10, 0.90], [1.00, 1.01, 0.99], 1.02, "not decided"),
+    ([1.50], [1.00, 1.01, 0.99], 1.0, "not decided"),  # one seed is a sketch, however large the ratio
 ])
 def test_a_ratio_inside_the_seed_spread_decides_nothing(a, b, threshold, expected):
     assert verdict(a, b, threshold) == expected
