@@ -5,6 +5,8 @@
     python data/results/real_sweeps.py ner --methods lora --seeds 2 --lrs 0.001        # a third seed at the pick
     python data/results/real_sweeps.py ner --methods lora --lrs 1e-3,3e-3 --head-lr 0.03 \
         --log data/results/wnut17_recipes_3min.jsonl                                     # a recipe, in its own log
+    python data/results/real_sweeps.py ner --match-steps --methods lora --lrs 1e-3 --option r=4 \
+        --log data/results/wnut17_lora_rank_steps.jsonl                                  # another option value
 
 Each (method, rate, seed) is one `python -m ptutor.experiments TASK ...` child process with one torch thread,
 two at a time, scored on dev (every EVAL_EVERY steps: the learning curve) and on test, appended to the task's
@@ -93,8 +95,18 @@ def logged(log: Path, extra: list[str], options: dict | None = None) -> set:
         expected.update(as_options((options or {}).get(r["method"], [])))
         expected.update(given)
         own = METHODS[r["method"]].config_class.options(r["config"])
-        return r.get("head_lr") == head and all(str(v).lower() == expected.get(k) for k, v in own.items())
+        return r.get("head_lr") == head and all(same_value(v, expected.get(k)) for k, v in own.items())
     return {(r["method"], r["lr"], r["seed"]) for r in read_jsonl(log) if same(r)}
+
+
+def same_value(logged_value, given: str | None) -> bool:
+    """A logged option equals a command-line one: `16.0` is `"16"`, `False` is `"false"`."""
+    if str(logged_value).lower() == given:
+        return True
+    try:
+        return float(logged_value) == float(given)
+    except (TypeError, ValueError):
+        return False
 
 
 def main(argv=None) -> int:
@@ -106,6 +118,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--log", default=None, help="another log (e.g. for recipe runs, so they do not enter the pick)")
     p.add_argument("--head-lr", default=None, help="passed on to the runner")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a method option passed on to the runner, e.g. --option r=4 (repeatable)")
     p.add_argument("--match-steps", action="store_true", help="train each run for the steps its method reaches in "
                    "the CPU time budget (cpu_steps) instead of for the time; logged in the task's steps_log")
     p.add_argument("--device", default=None, help="passed on to the runner (e.g. cuda, with --match-steps)")
@@ -114,6 +128,11 @@ def main(argv=None) -> int:
     s = SETTINGS[args.task]
     log = ROOT / (args.log or s["steps_log" if args.match_steps else "log"])
     extra = ["--head-lr", args.head_lr] if args.head_lr else []
+    for item in args.option:
+        name, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--option {item!r}: write it as NAME=VALUE, e.g. --option r=4")
+        extra += ["--" + name.replace("_", "-"), value]
     done = logged(log, extra, s.get("options"))
     jobs = []
     for seed in [int(x) for x in args.seeds.split(",")]:
