@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from ptutor.quant import (NF4Linear, dequantize_4bit, fp4_levels, int4_levels, nf4_levels, quantize_4bit,
-                          quantize_nf4, unpack)
+from ptutor.quant import (NF4Linear, byte_table, dequantize_4bit, dequantize_4bit_fast, fp4_levels, int4_levels,
+                          nf4_levels, quantize_4bit, quantize_nf4, unpack)
 
 bnbf = pytest.importorskip("bitsandbytes.functional", reason="bitsandbytes is in requirements-run.txt")
 
@@ -63,6 +63,20 @@ def test_zeros_and_odd_sizes_survive_a_round_trip():
     assert back.shape == (3, 7) and torch.equal(back, w)  # exact zero level; absmax values exact
     with pytest.raises(ValueError, match="even"):
         quantize_4bit(w, blocksize=3)
+
+
+@pytest.mark.parametrize("levels", [nf4_levels, int4_levels, fp4_levels], ids=["nf4", "int4", "fp4"])
+@pytest.mark.parametrize("shape,blocksize,double_quant", [((256, 192), 64, True), ((7, 5), 2, False),
+                                                          ((3, 9), 4, True), ((5,), 2, False)])
+def test_the_byte_lookup_gives_the_plain_dequantisation_bit_for_bit(levels, shape, blocksize, double_quant):
+    q = quantize_4bit(weights(shape), levels(), blocksize, double_quant)  # int4 and FP4 have 15 levels, not 16
+    for dtype in (torch.float32, torch.bfloat16):
+        assert torch.equal(dequantize_4bit_fast(q, dtype), dequantize_4bit(q, dtype))
+
+
+def test_the_byte_table_holds_each_bytes_two_levels_high_nibble_first():
+    pairs = byte_table(nf4_levels()).view(torch.float32).view(256, 2)
+    assert torch.equal(pairs[0x3C], nf4_levels()[[3, 12]]) and torch.equal(pairs[0xF0], nf4_levels()[[15, 0]])
 
 
 def test_nf4_linear_is_the_dequantised_layer_and_passes_gradients_to_its_input():
