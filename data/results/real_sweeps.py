@@ -48,7 +48,7 @@ SETTINGS = {  # per task: logs, dev-curve spacing and rate grids; the backbone, 
             "grids": {"ft": [3e-5, 1e-4, 3e-4, 1e-3], "pt2": [3e-2, 1e-1, 3e-1], "lora": [1e-3, 3e-3, 1e-2, 3e-2],
                       "pt": [1e-1, 3e-1, 1.0, 3.0, 10.0], "bitfit": [3e-3, 1e-2, 3e-2, 1e-1],
                       "adapter": [3e-4, 1e-3, 3e-3, 1e-2], "qlora": [3e-3, 1e-2, 3e-2],
-                      "ia3": [3e-3, 1e-2, 3e-2, 1e-1, 3e-1], "dora": [1e-3, 3e-3, 1e-2]},
+                      "ia3": [3e-3, 1e-2, 3e-2, 1e-1, 3e-1], "dora": [1e-3, 3e-3, 1e-2, 3e-2]},
             "options": {"bitfit": ["--add-biases", "true"]}},
 }
 for _name, _s in SETTINGS.items():  # ptutor.tasks says what each task was measured with
