@@ -305,6 +305,11 @@ def e2e_input(mr: str) -> str:
     return " | ".join(f"{k}[{v}]" for k, v in pairs)
 
 
+def e2e_values(mr: str) -> dict[str, str]:
+    """The attribute -> value pairs of an E2E meaning representation (either separator, `, ` or ` | `)."""
+    return dict(re.findall(r"\s*([^,|\[\]]+?)\s*\[([^\]]*)\]", mr))
+
+
 def read_e2e_csv(path: str | os.PathLike) -> list[dict]:
     """Rows {"mr", "ref"} of an E2E CSV file (trainset.csv, devset.csv, testset_w_refs.csv)."""
     import csv

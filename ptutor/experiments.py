@@ -114,7 +114,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
         steps: int | None = None, seed: int = 0, *, lr: float | None = None, batch_size: int | None = None,
         max_length: int | None = None, train_limit: int | None = None, warmup: float = 0.06,
         schedule: str = "linear", eval_every: int | None = None, head_lr: float | None = None,
-        device: str | None = None,
+        also_test: dict | None = None, device: str | None = None,
         dtype: torch.dtype = torch.float32, save: str | None = None, out: str | None = None,
         start_from: str | None = None, progress: bool = False, return_model: bool = False, **options):
     """Train `method` on `task` with backbone `model` (a preset name or a loaded (model, tokenizer)) and
@@ -124,7 +124,8 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
     random sample of that many training items (a low-resource setting, or a learning curve).
     `start_from` is a checkpoint folder of the same method (from `save`) whose weights replace the method's own
     initialisation: a prefix trained on other tasks as the start of this one (transfer). `head_lr` gives a trained
-    task head a peak rate of its own (ptutor.train.with_head_rate).
+    task head a peak rate of its own (ptutor.train.with_head_rate). `also_test` ({name: file or items}) scores
+    more test sets with the same trained model (the record's `test_sets`), e.g. inputs with names training never saw.
     Other keyword arguments are the method's options (e.g. num_virtual_tokens=16). Returns a RunResult: the stamped
     record (`out` appends it to a JSON-lines results log), the training History and, with return_model=True, the
     trained model.
@@ -146,6 +147,7 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
         order = torch.randperm(len(train_items), generator=torch.Generator().manual_seed(1234)).tolist()
         train_items = [train_items[i] for i in sorted(order[:train_limit])]  # the same sample for every seed
     test_items = load_items(task, test, "test")
+    also_items = {name: load_items(task, source, f"{name} test") for name, source in (also_test or {}).items()}
     dev_items = load_items(task, dev, "dev") if dev is not None else None
     seed_everything(seed)
     device = pick_device(device)
@@ -168,6 +170,9 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
         scores = {k[len("dev_"):]: v for k, v in hist.evals[-1].items() if k.startswith("dev_")}
     else:
         scores = task.evaluate(wrapped, test_items, tok, max_length=max_length)
+    test_sets = {name: {k: round(v, 4) if isinstance(v, float) else v
+                        for k, v in task.evaluate(wrapped, items, tok, max_length=max_length).items()}
+                 for name, items in also_items.items()}
     eval_seconds = time.perf_counter() - t0
     trainable, total = count_parameters(wrapped)
     record = {"task": task.name, "method": method, "model": model if isinstance(model, str) else
@@ -183,6 +188,8 @@ def run(task: str | Task, method: str, model, train, test, dev=None, minutes: fl
               "budget": {"minutes": minutes, "steps": steps}, "seed": seed, "device": str(device),
               "config": wrapped.config.to_dict(), "versions": versions(), "hardware": hardware(),
               "started_at": started_at, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if test_sets:
+        record["test_sets"] = test_sets
     if start_from:
         record["start_from"] = str(start_from)
     if head_lr is not None:
@@ -292,6 +299,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--train", required=True)
         p.add_argument("--test", required=True)
         p.add_argument("--dev")
+        p.add_argument("--also-test", action="append", default=[], metavar="NAME=FILE",
+                       help="score one more test set with the trained model (repeatable), e.g. unseen=data/x.jsonl")
         p.add_argument("--minutes", type=positive(float), default=None,
                        help=f"time budget (default {DEFAULT_MINUTES} when --steps is not given either)")
         p.add_argument("--steps", type=positive(int), default=None, help="step budget (with --minutes: whichever "
@@ -374,12 +383,24 @@ def main(argv=None) -> int:
     return 0
 
 
+def also_tests(pairs: list[str]) -> dict[str, str]:
+    """`["unseen=FILE"]` -> `{"unseen": "FILE"}`; a pair without `=` is a user error."""
+    out = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not (sep and name and path):
+            raise ValueError(f"--also-test {pair!r}: write it as NAME=FILE, e.g. --also-test unseen=data/test.jsonl")
+        out[name] = path
+    return out
+
+
 def run_and_print(args: argparse.Namespace, lr: float | None) -> None:
     """One run of the command line at rate `lr`; its JSON line goes to stdout (and to --out)."""
     result = run(args.task, args.method, args.model, args.train, args.test, args.dev, minutes=args.minutes,
                  steps=args.steps, seed=args.seed, lr=lr, batch_size=args.batch_size, max_length=args.max_length,
                  train_limit=args.train_limit, warmup=args.warmup, schedule=args.schedule, eval_every=args.eval_every,
-                 head_lr=args.head_lr, device=args.device, save=args.save, out=args.out, start_from=args.start_from,
+                 head_lr=args.head_lr, also_test=also_tests(args.also_test), device=args.device, save=args.save,
+                 out=args.out, start_from=args.start_from,
                  progress=not args.quiet, **args.options)
     print(json.dumps(result.record), flush=True)
 
