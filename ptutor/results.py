@@ -6,12 +6,13 @@ the book and in the commands reads logs through these functions, so one rule dec
 - seeds pool as mean ± sample standard deviation (`spread`), formatted by `score_cell`;
 - a learning rate is picked on the **mean dev score over seeds** at that rate (`pick_lr`); the test scores of
   the runs at the picked rate are the benchmark (`picked_runs`);
-- a ratio between two methods decides nothing when it is closer to its threshold than the seeds' spread
-  (`verdict`).
+- a ratio between two methods comes with a 95 % interval (Fieller's, `ratio_interval`), and a verdict follows the
+  interval: it decides only when the whole interval is on one side of the threshold (`verdict`).
 """
 from __future__ import annotations
 
 import json
+import math
 
 COLUMN_TITLES = {"f1": "F1", "bleu": "BLEU", "rouge_l": "ROUGE-L", "mentions_all": "states all values",
                  "tokens_per_second": "tokens/s"}  # how tables name each metric
@@ -249,17 +250,70 @@ def plot_sweep(rows: list[dict], ax=None):
     return ax
 
 
-def verdict(a: list[float], b: list[float], threshold: float = 1.0) -> str:
-    """Does mean(a) reach `threshold` x mean(b)? "holds", "does not hold", or "not decided" when the ratio is
-    closer to the threshold than the two methods' seed spreads allow (relative s.d. of either, the larger), or when
+def t_quantile(p: float, df: float) -> float:
+    """The p-quantile (p > 0.5) of Student's t with `df` degrees of freedom (any df > 0, not only whole ones):
+    bisection on the CDF, which is integrated from the density with Simpson's rule. No SciPy needed."""
+    if not 0.5 < p < 1 or not df > 0:
+        raise ValueError(f"t_quantile needs 0.5 < p < 1 and df > 0, got p={p}, df={df}")
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+
+    def cdf(x: float, n: int = 2000) -> float:  # P(T <= x) for x >= 0: 1/2 + the density's integral on [0, x]
+        h = x / n
+        f = [c * (1 + (i * h) ** 2 / df) ** (-(df + 1) / 2) for i in range(n + 1)]
+        return 0.5 + h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
+    low, high = 0.0, 1.0
+    while cdf(high) < p:
+        low, high = high, 2 * high
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < p else (low, mid)
+    return (low + high) / 2
+
+
+def ratio_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """mean(a) / mean(b) and its `level` confidence interval by Fieller's theorem, seeds of a and b independent,
+    with Welch's degrees of freedom for the difference mean(a) - ratio * mean(b) taken at the estimate.
+
+    Fieller's interval is every ratio r that a t-test would not reject: (mean(a) - r mean(b))^2 <= t^2 (va + r^2 vb),
+    va and vb the squared standard errors. When mean(b) itself is not clearly away from zero the set is unbounded:
+    the interval is then (-inf, inf). Needs at least two seeds on each side."""
+    if min(len(a), len(b)) < 2:
+        raise ValueError(f"an interval needs at least two seeds on each side, got {len(a)} and {len(b)}")
+    ma, mb = mean(a), mean(b)
+    va, vb = spread(a) ** 2 / len(a), spread(b) ** 2 / len(b)
+    ratio = ma / mb
+    if va == 0 and vb == 0:
+        return ratio, ratio, ratio
+    df = (va + ratio ** 2 * vb) ** 2 / (va ** 2 / (len(a) - 1) + ratio ** 4 * vb ** 2 / (len(b) - 1))
+    t2 = t_quantile((1 + level) / 2, df) ** 2
+    # the quadratic (mb^2 - t2 vb) r^2 - 2 ma mb r + (ma^2 - t2 va) <= 0
+    qa, qb, qc = mb ** 2 - t2 * vb, -2 * ma * mb, ma ** 2 - t2 * va
+    disc = qb ** 2 - 4 * qa * qc
+    if qa <= 0 or disc < 0:
+        return ratio, -math.inf, math.inf
+    root = math.sqrt(disc)
+    return ratio, (-qb - root) / (2 * qa), (-qb + root) / (2 * qa)
+
+
+def verdict(a: list[float], b: list[float], threshold: float = 1.0, level: float = 0.95) -> str:
+    """Does mean(a) reach `threshold` x mean(b)? "holds" when the whole 95 % interval of the ratio (`ratio_interval`)
+    is at or above the threshold, "does not hold" when it is all below, "not decided" otherwise, and always when
     either side has fewer than three seeds (one or two are a sketch: their spread says nothing)."""
     if min(len(a), len(b)) < 3:
         return "not decided"
-    ratio = mean(a) / mean(b)
-    noise = max(spread(a) / mean(a), spread(b) / mean(b))
-    if abs(ratio - threshold) < noise:
-        return "not decided"
-    return "holds" if ratio >= threshold else "does not hold"
+    _, low, high = ratio_interval(a, b, level)
+    if low >= threshold:
+        return "holds"
+    return "does not hold" if high < threshold else "not decided"
+
+
+def ratio_text(a: list[float], b: list[float], level: float = 0.95) -> str:
+    """A ratio of means with its interval, as tables print it: `1.04× [0.93, 1.16]` (`[-inf, inf]` when unbounded),
+    or `1.04× (sketch)` when either side has fewer than two seeds."""
+    if min(len(a), len(b)) < 2:
+        return f"{mean(a) / mean(b):.2f}× (sketch)"
+    ratio, low, high = ratio_interval(a, b, level)
+    return f"{ratio:.2f}× [{low:.2f}, {high:.2f}]"
 
 
 def curve_at(run: dict, *, step: int | None = None, seconds: float | None = None) -> float | None:

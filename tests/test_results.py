@@ -1,8 +1,8 @@
 """ptutor.results: one rule for pooling seeds, picking a rate on dev, formatting and deciding a comparison."""
 import pytest
 
-from ptutor.results import (at_edge, curve_at, pick_lr, pick_seeds, picked_runs, score_cell, spread, sweep_table,
-                            verdict)
+from ptutor.results import (at_edge, curve_at, mean, pick_lr, pick_seeds, picked_runs, ratio_interval, ratio_text,
+                            score_cell, spread, sweep_table, t_quantile, verdict)
 
 
 def run(method, lr, seed, dev, test=None, curve=None):
@@ -58,6 +58,48 @@ def test_sweep_table_shows_every_rate_and_bolds_the_pick():
 ])
 def test_a_ratio_inside_the_seed_spread_decides_nothing(a, b, threshold, expected):
     assert verdict(a, b, threshold) == expected
+
+
+# (IA)3 against LoRA on E2E (test BLEU of the three seeds at each pick, data/results/e2e_sweep_steps.jsonl): the
+# ratio 1.04 is more than one relative s.d. from 1, which the first rule called "holds"; Welch's t is about 1.35
+IA3_E2E, LORA_E2E = [65.862, 62.585, 61.932], [58.579, 61.68, 62.935]
+
+
+def test_a_verdict_follows_the_ratios_95_percent_interval_not_the_spread():
+    ratio, low, high = ratio_interval(IA3_E2E, LORA_E2E)
+    assert round(ratio, 2) == 1.04 and low < 1.0 < high
+    assert verdict(IA3_E2E, LORA_E2E) == "not decided"
+    assert ratio_text(IA3_E2E, LORA_E2E) == "1.04× [0.96, 1.13]"
+    # the same gap measured with five times less noise is decided
+    tight = [mean(IA3_E2E) + (v - mean(IA3_E2E)) / 5 for v in IA3_E2E]
+    close = [mean(LORA_E2E) + (v - mean(LORA_E2E)) / 5 for v in LORA_E2E]
+    assert verdict(tight, close) == "holds" and verdict(close, tight) == "does not hold"
+
+
+def test_fieller_bounds_are_the_ratios_a_welch_t_test_just_accepts():
+    from scipy import stats
+
+    a, b = [0.41, 0.38, 0.44, 0.40], [0.36, 0.33, 0.39]
+    ratio, low, high = ratio_interval(a, b)
+    va, vb = spread(a) ** 2 / len(a), spread(b) ** 2 / len(b)
+    df = (va + ratio ** 2 * vb) ** 2 / (va ** 2 / (len(a) - 1) + ratio ** 4 * vb ** 2 / (len(b) - 1))
+    for r in (low, high):  # at each bound the t statistic of mean(a) - r mean(b) is the critical value
+        t = abs(mean(a) - r * mean(b)) / (va + r ** 2 * vb) ** 0.5
+        assert abs(t - stats.t.ppf(0.975, df)) < 1e-6
+    assert low < ratio < high
+
+
+@pytest.mark.parametrize("df", [1.3, 2, 3.7, 4, 10, 60])
+def test_t_quantiles_match_scipy(df):
+    from scipy import stats
+
+    assert abs(t_quantile(0.975, df) - stats.t.ppf(0.975, df)) < 1e-6
+
+
+def test_a_ratio_whose_denominator_is_not_clearly_above_zero_has_an_unbounded_interval():
+    ratio, low, high = ratio_interval([1.0, 1.1, 0.9], [0.1, -0.1, 0.05])
+    assert low == float("-inf") and high == float("inf")
+    assert verdict([1.0, 1.1, 0.9], [0.1, -0.1, 0.05]) == "not decided"
 
 
 def test_curve_readings_match_steps_or_seconds():
