@@ -11,8 +11,10 @@ the book and in the commands reads logs through these functions, so one rule dec
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
+from pathlib import Path
 
 COLUMN_TITLES = {"f1": "F1", "bleu": "BLEU", "rouge_l": "ROUGE-L", "mentions_all": "states all values",
                  "tokens_per_second": "tokens/s"}  # how tables name each metric
@@ -374,3 +376,86 @@ def benchmark_table(runs: dict[str, list[dict]], baseline: str = "ft", titles: d
                 line += f" {step:.2f} |"
         lines.append(line)
     return "\n".join(lines)
+
+
+# --- the shoot-out's tables: one row per setting, with provenance (python -m ptutor.runs shootout) ---------
+
+def setting_rows(rows: list[dict]) -> list[dict]:
+    """One record per setting of the log (`ptutor.results.summarize`: a method's runs pool over seeds only when
+    their rate and options agree), the methods in the shoot-out's order: cost columns as means over seeds, the
+    metric as mean and spread, None where a run did not record a value."""
+    from .methods import METHODS
+
+    rank = {m: i for i, m in enumerate(METHODS)}  # the registry's order (ptutor/methods/__init__.py)
+    out = []
+    for g in sorted(summarize(rows), key=lambda g: rank.get(g["method"], len(rank))):
+        out.append({"method": g["method"], "title": g["name"], "lr": g["lr"], "trainable_params": g["trainable_params"],
+                    "trainable_pct": round(100 * g["trainable_params"] / g["total_params"], 4),
+                    "seeds": sorted(g["seeds"]), "steps": round(g["steps"]),
+                    "step_seconds": round(g["step_seconds"], 4),
+                    "tokens_per_second": None if g["tokens_per_second"] is None else round(g["tokens_per_second"], 1),
+                    "peak_mb": None if g["peak_mb"] is None else round(g["peak_mb"], 1),
+                    "checkpoint_mb": None if g["checkpoint_mb"] is None else round(g["checkpoint_mb"], 3),
+                    "metric": g["metric"], "mean": round(g["score"], 4), "spread": round(g["spread"], 4)})
+    return out
+
+
+def provenance(rows: list[dict]) -> dict:
+    """What made the log: hardware, versions, seeds, budget, and when its time-stamped runs ran."""
+    hw = sorted({json.dumps(r["hardware"], sort_keys=True) for r in rows})
+    vs = sorted({json.dumps(r["versions"], sort_keys=True) for r in rows})
+    return {"task": rows[0]["task"], "model": rows[0]["model"], "budget": budget_text(rows),
+            "train_items": rows[0]["train_items"], "runs": len(rows), "seeds": sorted({r["seed"] for r in rows}),
+            "hardware": [json.loads(h) for h in hw], "versions": [json.loads(v) for v in vs],
+            "stamped_runs": sum("started_at" in r for r in rows),  # runs made before the stamps existed have none
+            "first_start": min((r["started_at"] for r in rows if "started_at" in r), default=None),
+            "last_finish": max((r["finished_at"] for r in rows if "finished_at" in r), default=None)}
+
+
+def budget_text(rows: list[dict]) -> str:
+    """How long the runs trained: `3 min of training per run`, `100 steps per run`, or each method's own steps."""
+    minutes = {r["budget"]["minutes"] for r in rows} - {None}
+    steps = {r["method"]: r["budget"]["steps"] for r in rows if r["budget"]["steps"]}
+    if minutes and not steps:
+        return " or ".join(f"{m:g}" for m in sorted(minutes)) + " min of training per run"
+    if len(set(steps.values())) == 1:
+        return f"{next(iter(steps.values()))} steps per run" + (f" (at most {min(minutes):g} min)" if minutes else "")
+    return "each method's own step budget (" + ", ".join(f"{title(m)} {n}" for m, n in steps.items()) + ")"
+
+
+def score_text(record: dict) -> str:
+    """A table cell for one method's metric: mean ± spread over its seeds, or its one score marked as such."""
+    return format_score(record["mean"], record["spread"], len(record["seeds"]), record["metric"], count=False)
+
+
+def markdown(records: list[dict]) -> str:
+    """The shoot-out table (from `setting_rows`) as markdown, one row per method."""
+    name = COLUMN_TITLES.get(records[0]["metric"], records[0]["metric"])
+    lines = [f"| method | LR | trainable | share | seeds | steps | s/step | tokens/s | peak MB | checkpoint MB | {name} (test) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        lines.append(f"| {r['title']} | {r['lr']:g} | {r['trainable_params']:,} | {r['trainable_pct']:.3f}% | "
+                     f"{len(r['seeds'])} | {r['steps']} | {r['step_seconds']:.3f} | "
+                     f"{_number(r['tokens_per_second'], '.0f')} | {_number(r['peak_mb'], ',.0f')} | "
+                     f"{_number(r['checkpoint_mb'], '.2f')} | {score_text(r)} |")
+    return "\n".join(lines)
+
+
+def write_tables(rows: list[dict], prefix: str) -> dict[str, str]:
+    """PREFIX.csv, PREFIX.json (records + provenance) and PREFIX.md from a shoot-out's rows."""
+    records, prov = setting_rows(rows), provenance(rows)
+    paths = {ext: f"{prefix}.{ext}" for ext in ("csv", "json", "md")}
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows({**r, "seeds": " ".join(map(str, r["seeds"]))} for r in records)
+    Path(paths["json"]).write_text(json.dumps({"provenance": prov, "methods": records}, indent=1) + "\n")
+    hw = "; ".join(f"{h['cpu']}, {h['torch_threads']} torch thread(s)" + (f", {h['gpu']}" if "gpu" in h else "")
+                   for h in prov["hardware"])
+    Path(paths["md"]).write_text(
+        f"Shoot-out: task {prov['task']}, backbone {prov['model']}, {prov['budget']}, "
+        f"{prov['train_items']} training items, seeds {prov['seeds']}; {hw}; "
+        f"torch {', '.join(sorted({v['torch'] for v in prov['versions']}))}, transformers "
+        f"{', '.join(sorted({v['transformers'] for v in prov['versions']}))}. Mean ± sample s.d. over seeds.\n\n"
+        + markdown(records) + "\n")
+    return paths

@@ -44,21 +44,30 @@ def seed_everything(seed: int) -> None:
         pass
 
 
+def _knob(default, help: str, **kw):
+    """A dataclass field with the help text the generated command line shows (ptutor.experiments)."""
+    return field(default=default, metadata={"help": help, **kw})
+
+
 @dataclass
 class TrainConfig:
-    lr: float = 5e-5
-    steps: int | None = 100  # stop after this many optimizer steps ...
-    minutes: float | None = None  # ... or after this much wall-clock time (whichever first)
-    warmup: float = 0.06  # share of training spent warming the LR up
-    schedule: str = "linear"  # linear decay to 0, or constant
-    weight_decay: float = 0.0
-    grad_clip: float | None = 1.0
-    mixed_precision: bool | None = None  # None: on for cuda, off elsewhere
-    eval_every: int | None = None  # call eval_fn every N steps (and at the end)
-    head_lr: float | None = None  # a peak rate of its own for a trained task head (None: the same lr)
-    seed: int | None = 0  # fit seeds python/torch with it before step 1 (None: leave the RNGs as they are)
-    progress: bool = True
-    start_step: int = 0  # resuming: steps already done, so the LR schedule continues where it stopped
+    """How `fit` trains: rate, budget, schedule. A run (ptutor.experiments.RunConfig) holds one, and its fields are
+    the command line's training flags, with these defaults and help texts."""
+    lr: float | None = _knob(5e-5, "peak learning rate (in a run, none given: the method's rate for the task, picked "
+                                   "on the real dev split)")
+    steps: int | None = _knob(100, "stop after this many optimizer steps (with --minutes: whichever comes first)")
+    minutes: float | None = _knob(None, "stop after this much training time (evaluations not counted)")
+    warmup: float = _knob(0.06, "share of training spent warming the rate up from zero")
+    schedule: str = _knob("linear", "after warm-up: linear decay to zero, or constant", choices=("linear", "constant"))
+    weight_decay: float = _knob(0.0, "AdamW weight decay")
+    grad_clip: float | None = _knob(1.0, "clip the gradient norm to this (none: no clipping)")
+    mixed_precision: bool | None = _knob(None, "bf16/fp16 autocast (default: on for cuda, off elsewhere)")
+    eval_every: int | None = _knob(None, "also score dev every N steps (a learning curve in the record)")
+    head_lr: float | None = _knob(None, "a peak rate of its own for a trained task head (in a run, none given: the "
+                                        "task's head rate for methods that train a new head)")
+    seed: int | None = _knob(0, "seed for python and torch, set before step 1 (and for the data order)")
+    progress: bool = _knob(True, "show a progress bar", cli=False)
+    start_step: int = _knob(0, "resuming: steps already done, so the schedule continues where it stopped", cli=False)
 
     def __post_init__(self):
         if self.steps is None and self.minutes is None:
@@ -67,8 +76,10 @@ class TrainConfig:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(f"minutes must be a positive time budget, got {self.minutes}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("lr", "head_lr"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, got {value}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a share of training in [0, 1), got {self.warmup}")
         if self.schedule not in ("linear", "constant"):
@@ -167,6 +178,8 @@ def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.d
     if not params:
         raise ValueError("No parameter has requires_grad=True: nothing to train. "
                          "Did you load an adapter for inference only? (see ptutor.checkpoint.load(..., trainable=True))")
+    if config.lr is None:
+        raise ValueError("TrainConfig.lr is None: give a learning rate (a run fills in the method's rate for its task)")
     optimizer = optimizer or make_optimizer(model, config.lr, weight_decay=config.weight_decay, head_lr=config.head_lr)
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])

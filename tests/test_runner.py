@@ -11,7 +11,8 @@ from ptutor import checkpoint
 from ptutor.backbones import load_backbone
 from ptutor.checkpoint import CheckpointError
 from ptutor.data import NER_LABELS, read_jsonl
-from ptutor.experiments import _field_parser, method_config, parse_args, run, warm_start
+from ptutor.experiments import (RunConfig, config_from_args, field_parser, method_config, parse_args, resolve, run,
+                                warm_start)
 from ptutor.results import pick_lr
 from ptutor.methods import PrefixConfig, PromptTuningConfig, inject
 from ptutor.tasks import GenTask, TaskDataError
@@ -28,7 +29,7 @@ def cli(*args, timeout=120):
 
 def test_a_training_set_smaller_than_the_batch_still_trains(tmp_path):
     """It used to hang at 100% CPU: the shuffled stream never yielded a full batch."""
-    result = run("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), steps=4, batch_size=16)
+    result = run(RunConfig.of("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), steps=4, batch_size=16))
     assert result["steps"] == 4 and result["train_items"] == 3
 
 
@@ -39,14 +40,15 @@ def test_the_runner_hands_its_tokenizer_to_the_method():
     del base.config.ptutor_preset
     with pytest.raises(ValueError, match="needs a tokenizer"):
         inject(base, PromptTuningConfig(num_virtual_tokens=2, init="text", init_text="city"))
-    result, model, _ = run("ner", "pt", (base, tok), toy_sentences(3), toy_sentences(2), steps=1, return_model=True,
-                           num_virtual_tokens=2, init="text", init_text="city")
+    result, model, _ = run(RunConfig.of("ner", "pt", None, toy_sentences(3), toy_sentences(2), steps=1,
+                                        num_virtual_tokens=2, init="text", init_text="city"),
+                           model=(base, tok), return_model=True)
     assert result["steps"] == 1 and model.config.init == "text"
 
 
 def test_a_non_positive_budget_is_refused_not_run_forever(tmp_path):
     with pytest.raises(ValueError, match="minutes must be a positive"):
-        run("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), minutes=-1)
+        run(RunConfig.of("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), minutes=-1))
     out = cli("ner", "--method", "ft", "--train", "x", "--test", "y", "--minutes", "-1")
     assert out.returncode == 2 and "--minutes: must be positive, got -1" in out.stderr
 
@@ -76,13 +78,14 @@ def test_list_and_bool_options_parse():
         ranks: list[int] | None = None
         flag: bool = False
 
-    assert _field_parser(Demo, "target_modules", None)("q_proj, v_proj") == ["q_proj", "v_proj"]
-    assert _field_parser(Demo, "ranks", None)("4,8") == [4, 8]
-    assert _field_parser(Demo, "flag", False)("true") is True
+    assert field_parser(Demo, "target_modules", None)("q_proj, v_proj") == ["q_proj", "v_proj"]
+    assert field_parser(Demo, "ranks", None)("4,8") == [4, 8]
+    assert field_parser(Demo, "flag", False)("true") is True
     with pytest.raises(Exception, match="expected true or false"):
-        _field_parser(Demo, "flag", False)("maybe")
-    args = parse_args(["gen", "--method", "pt2", "--train", "a", "--test", "b", "--lr", "1e-3,3e-3"])
-    assert args.lr == [1e-3, 3e-3] and args.model == "smollm2-135m"
+        field_parser(Demo, "flag", False)("maybe")
+    args = parse_args(["gen", "--method", "pt2", "--train", "a", "--test", "b", "--lr", "3e-3"])
+    assert args.lr == 3e-3 and args.model is None  # None: the task's backbone
+    assert resolve(config_from_args("gen", args)).model == "smollm2-135m"
 
 
 def test_a_gen_row_without_input_or_target_names_file_and_line(tmp_path):
@@ -97,20 +100,20 @@ def test_a_gen_row_without_input_or_target_names_file_and_line(tmp_path):
 
 def test_an_empty_test_set_is_an_error(tmp_path):
     with pytest.raises(TaskDataError, match="the test set is empty"):
-        run("ner", "probe", "tiny-bert", toy_sentences(3), [], steps=1)
+        run(RunConfig.of("ner", "probe", "tiny-bert", toy_sentences(3), [], steps=1))
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
     with pytest.raises(TaskDataError, match="no rows"):
-        run("gen", "pt", "tiny-llama", str(D2T), str(empty), steps=1)
+        run(RunConfig.of("gen", "pt", "tiny-llama", str(D2T), str(empty), steps=1))
 
 
 def test_generation_on_an_encoder_is_refused_with_the_fix():
     rows = read_jsonl(D2T)[:4]
     with pytest.raises(ValueError, match="task 'gen' cannot use backbone 'tiny-bert'.*causal preset"):
-        run("gen", "pt", "tiny-bert", rows, rows, steps=1)
+        run(RunConfig.of("gen", "pt", "tiny-bert", rows, rows, steps=1))
     base, tok = load_backbone("tiny-bert", "token-classification", labels=NER_LABELS)
     with pytest.raises(ValueError, match="needs a causal LM"):
-        run("gen", "pt", (base, tok), rows, rows, steps=1)
+        run(RunConfig.of("gen", "pt", None, rows, rows, steps=1), model=(base, tok))
 
 
 def test_a_checkpoint_for_another_base_or_format_is_refused(tmp_path):
@@ -159,14 +162,18 @@ def test_a_warm_start_begins_from_the_checkpoint_and_refuses_other_settings(tmp_
     with pytest.raises(ValueError, match="holds a 'pt2' checkpoint; this run trains 'pt'"):
         warm_start(fresh, PromptTuningConfig(num_virtual_tokens=2), tmp_path / "src")
     rows = [{"input": "name: A | type: b", "target": "A is a b."}] * 4
-    result = run("gen", "pt2", (fresh, tok), rows, rows, steps=1, num_virtual_tokens=2,
-                 start_from=str(tmp_path / "src"))
+    result = run(RunConfig.of("gen", "pt2", None, rows, rows, steps=1, num_virtual_tokens=2,
+                              start_from=str(tmp_path / "src")), model=(fresh, tok))
     assert result["start_from"] == str(tmp_path / "src")
 
 
-def test_a_sweep_needs_dev_and_pick_lr_picks_on_dev():
+def test_a_sweep_needs_dev_and_pick_lr_picks_on_dev(tmp_path):
     out = cli("ner", "--method", "probe", "--train", "x", "--test", "y", "--lr", "1e-3,1e-2")
-    assert out.returncode != 0 and "picks on dev: add --dev FILE" in out.stderr
+    assert out.returncode == 2 and "several rates are a sweep: python -m ptutor.runs sweep" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "ptutor.runs", "sweep", "ner", "--method", "probe", "--train", "x",
+                          "--test", "y", "--lrs", "1e-3,1e-2", "--out", str(tmp_path / "s.jsonl")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "picks on the dev set: add --dev FILE" in out.stderr
     rows = [{"method": "pt2", "metric": "f1", "lr": lr, "seed": 0, "dev_f1": f1, "f1": 1 - f1}
             for lr, f1 in [(1e-2, 0.5), (3e-2, 0.7), (1e-1, 0.6)]]
     assert pick_lr(rows, "pt2") == 3e-2
@@ -215,9 +222,9 @@ def test_gpu_step_time_script_runs_every_method_through_the_runner(capsys):
     spec.loader.exec_module(script)
     script.main(["--tiny", "--device", "cpu", "--steps", "2", "--batch", "4", "--length", "16"])
     rows = [_json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
-    assert [r["run"] for r in rows] == list(script.RUNS)
+    assert [r["label"] for r in rows] == list(script.RUNS)
     assert all(r["steps"] == 2 and r["batch_size"] == 4 for r in rows)
-    by_run = {r["run"]: r for r in rows}
+    by_run = {r["label"]: r for r in rows}
     assert by_run["probe"]["trainable_params"] < by_run["pt2 (16)"]["trainable_params"] < by_run["ft"]["trainable_params"]
 
 
@@ -239,10 +246,10 @@ def test_an_unwritable_output_path_is_refused_before_training(tmp_path):
     for kwargs, what in (({"out": str(blocker / "log.jsonl")}, "results log"),
                          ({"save": str(blocker / "ckpt")}, "checkpoint folder")):
         with pytest.raises(ValueError, match=f"{what} .* cannot be written.*nothing was trained"):
-            run("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), steps=1, **kwargs)
+            run(RunConfig.of("ner", "probe", "tiny-bert", toy_sentences(3), toy_sentences(2), steps=1), **kwargs)
 
 
 def test_a_max_length_that_leaves_no_labelled_token_is_named_not_a_nan():
     rows = [{"input": "name[Aromi] | food[Thai]", "target": "Aromi serves Thai food."}] * 4
     with pytest.raises(ValueError, match="no training example keeps a labelled token within max_length=2"):
-        run("gen", "pt2", "tiny-llama", rows, rows, steps=1, max_length=2)
+        run(RunConfig.of("gen", "pt2", "tiny-llama", rows, rows, steps=1, max_length=2))

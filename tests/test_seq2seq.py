@@ -7,7 +7,7 @@ from transformers import T5Config
 from ptutor import checkpoint
 from ptutor.arch import family, is_causal_lm, is_encoder_decoder, is_seq2seq_lm, kv_layout
 from ptutor.backbones import load_backbone
-from ptutor.experiments import run
+from ptutor.experiments import RunConfig, run
 from ptutor.methods import METHODS, PrefixConfig, inject
 from ptutor.tasks import get_task
 
@@ -104,13 +104,13 @@ def test_generate_with_the_cache_equals_a_full_forward_per_token(method):
 
 def test_runner_trains_and_the_checkpoint_round_trips(tmp_path):
     rows = [{"input": f"name: N{i} | type: t{i % 3}", "target": f"N{i} is a t{i % 3}."} for i in range(16)]
-    result, model, hist = run("gen", "pt2", "tiny-bart", rows, rows[:4], steps=6, lr=1e-2, num_virtual_tokens=4,
-                              save=str(tmp_path / "ckpt"), return_model=True)
+    result, model, hist = run(RunConfig.of("gen", "pt2", "tiny-bart", rows, rows[:4], steps=6, lr=1e-2,
+                                           num_virtual_tokens=4), save=str(tmp_path / "ckpt"), return_model=True)
     assert result["steps"] == 6 and hist.losses[-1] < hist.losses[0]
     loaded = checkpoint.load(bart()[0], tmp_path / "ckpt")
     enc = {"input_ids": torch.tensor([[5, 6, 7]]), "decoder_input_ids": torch.tensor([[2, 9]])}
     assert torch.equal(loaded(**enc).logits, model.eval()(**enc).logits)
-    lora = run("gen", "lora", "tiny-bart", rows, rows[:4], steps=2)
+    lora = run(RunConfig.of("gen", "lora", "tiny-bart", rows, rows[:4], steps=2))
     assert lora["trainable_params"] > 0 and lora["steps"] == 2
 
 
@@ -138,4 +138,4 @@ def test_a_hub_encoder_decoder_is_loaded_whole_for_generation(tmp_path):
     with pytest.raises(ValueError, match="task='seq2seq-lm'"):
         load_backbone(f"hub:{tmp_path / 'bart'}", "causal-lm")
     rows = [{"input": "name: A | type: b", "target": "A is a b."}] * 4
-    assert run("gen", "lora", f"hub:{tmp_path / 'bart'}", rows, rows, steps=1)["steps"] == 1
+    assert run(RunConfig.of("gen", "lora", f"hub:{tmp_path / 'bart'}", rows, rows, steps=1))["steps"] == 1

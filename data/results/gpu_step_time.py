@@ -16,7 +16,7 @@ from transformers import BertConfig, BertForTokenClassification
 
 from ptutor.backbones import load_tokenizer
 from ptutor.data import NER_LABELS, Sentence, append_jsonl
-from ptutor.experiments import run
+from ptutor.experiments import RunConfig, run
 
 RUNS = {"ft": ("ft", {}), "probe": ("probe", {}), "pt (16)": ("pt", {"num_virtual_tokens": 16}),
         "pt2 (16)": ("pt2", {"num_virtual_tokens": 16}), "pt2 (128)": ("pt2", {"num_virtual_tokens": 128})}
@@ -46,9 +46,10 @@ def main(argv=None):
     for name, (method, options) in RUNS.items():
         torch.manual_seed(0)
         base = BertForTokenClassification(BertConfig(num_labels=len(NER_LABELS), **size))
-        row = run("ner", method, (base, tok), train, test, steps=args.steps, seed=0, lr=1e-4,
-                  batch_size=args.batch, max_length=args.length, device=args.device, **options).record
-        row.update(run=name, model="bert-base (random)" if not args.tiny else "tiny-bert (random)",
+        row = run(RunConfig.of("ner", method, None, train, test, steps=args.steps, seed=0, lr=1e-4,
+                               batch_size=args.batch, max_length=args.length, device=args.device, **options),
+                  model=(base, tok)).record
+        row.update(label=name, model="bert-base (random)" if not args.tiny else "tiny-bert (random)",
                    length=args.length, step_ms=round(1000 * row["step_seconds"], 2),
                    device=torch.cuda.get_device_name(0) if row["device"].startswith("cuda") else "cpu")
         print(json.dumps(row), flush=True)
