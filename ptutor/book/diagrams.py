@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass, field
 
 TRAINED, FROZEN, EDGE = "#f28e2b", "#d9d9d9", "#555555"
+# Smallest text in points: 7 pt at the inline dpi (100) is 9.7 px, readable where the book shows a diagram unscaled
+# (three panels of 2.3 inches fit its text column).
+TEXT_PT = 7
 # the sub-blocks of one transformer layer, bottom to top, and the name pieces that identify them
 LAYER_PARTS = {"q": ("query", "q_proj", "c_attn"), "k": ("key", "k_proj"), "v": ("value", "v_proj"),
                "out": ("attention.output", "o_proj", "attn.c_proj"),
@@ -89,7 +92,7 @@ def draw_method(parts: TrainedParts, ax=None, *, title: str | None = None):
     ax.set_ylim(0, rows + 0.2)
     ax.axis("off")
 
-    def box(x, y, w, h, trained, label="", size=6):
+    def box(x, y, w, h, trained, label="", size=TEXT_PT):
         ax.add_patch(Rectangle((x, y), w, h, facecolor=TRAINED if trained else FROZEN, edgecolor=EDGE, lw=0.6))
         if label:
             ax.text(x + w / 2, y + h / 2, label, ha="center", va="center", fontsize=size)
@@ -111,13 +114,13 @@ def draw_method(parts: TrainedParts, ax=None, *, title: str | None = None):
         for k, (part, label) in enumerate([("q", "q"), ("k", "k"), ("v", "v"), ("out", "out")]):
             box(3.0 + k * 1.0, y, 0.95, 0.7, part in trained, label)
             if part in injected:
-                box(3.15 + k * 1.0, y + 0.72, 0.65, 0.22, True, "BA", size=5)
-        box(7.1, y, 2.6, 0.7, "ffn" in trained, "feed-forward")
+                box(3.15 + k * 1.0, y + 0.72, 0.65, 0.22, True, "BA")
+        box(7.1, y, 2.6, 0.7, "ffn" in trained, "feed-\nforward")
         if "ffn" in injected:
-            box(7.6, y + 0.72, 1.6, 0.22, True, "adapter", size=5)
-        ax.text(9.85, y + 0.35, f"{layer + 1}", fontsize=5, va="center")
+            box(7.35, y + 0.72, 2.1, 0.22, True, "adapter")
+        ax.text(9.85, y + 0.35, f"{layer + 1}", fontsize=TEXT_PT, va="center")
     box(3.0, 1.85 + parts.num_layers + 0.1, 6.7, 0.6, parts.head, "task head")
-    ax.set_title(title or parts.method, fontsize=8)
+    ax.set_title(title or parts.method, fontsize=TEXT_PT + 2)
     return ax
 
 
@@ -132,7 +135,7 @@ def draw_methods(models: dict, *, ncols: int | None = None):
         draw_method(trained_parts(model), ax, title=title)
     for ax in list(axes.flat)[len(models):]:
         ax.axis("off")
-    fig.text(0.5, 0.01, "orange: trained   grey: frozen", ha="center", fontsize=7)
+    fig.text(0.5, 0.01, "orange: trained   grey: frozen", ha="center", fontsize=TEXT_PT + 1)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
