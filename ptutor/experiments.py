@@ -39,7 +39,8 @@ import torch
 
 from . import checkpoint
 from .backbones import load_backbone
-from .data import IGNORE_INDEX, append_jsonl, batches, read_jsonl
+from .batches import IGNORE_INDEX, batches
+from .jsonl import append_jsonl, read_jsonl
 from .measure import count_parameters, hardware, versions
 from .methods import METHODS, Method, inject
 from .tasks import TASKS, Task, get_task, load_items

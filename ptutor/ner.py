@@ -5,7 +5,8 @@ import torch
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from .data import IGNORE_INDEX, NER_LABELS, batches, model_words
+from .batches import IGNORE_INDEX, batches
+from .conll import NER_LABELS, model_words
 
 
 @torch.no_grad()

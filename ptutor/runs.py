@@ -35,7 +35,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .data import read_jsonl
+from .jsonl import read_jsonl
 from .experiments import (RunConfig, _method_of, add_run_flags, command, config_from_args, resolve, run_key)
 from .methods import METHODS
 from .tasks import TASKS, get_task

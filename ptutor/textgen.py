@@ -11,7 +11,7 @@ import re
 import torch
 
 from .arch import is_encoder_decoder
-from .data import IGNORE_INDEX
+from .batches import IGNORE_INDEX
 
 PROMPT = "Record: {record}\nSentence:"
 

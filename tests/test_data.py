@@ -111,5 +111,5 @@ def test_show_prints_the_source_that_runs():
     from ptutor.book.notebook import show
 
     text = repr(show(align_labels))
-    assert text.startswith("# defined in ptutor/data.py\ndef align_labels(")
+    assert text.startswith("# defined in ptutor/conll.py\ndef align_labels(")
     assert "IGNORE_INDEX" in text

@@ -46,7 +46,7 @@ def test_no_module_imports_itself_round_a_circle():
     """Package __init__ files re-export their modules, so edges into a package's own __init__ from inside it are
     left out; every other path must never lead back to where it started."""
     def edges(m):
-        return {d for d in GRAPH.get(m, ()) if not (d in ("ptutor", "ptutor.methods", "ptutor.book")
+        return {d for d in GRAPH.get(m, ()) if not (d in ("ptutor", "ptutor.methods", "ptutor.book", "ptutor.tasks")
                                                     and m.startswith(d + "."))}
 
     def cycle_from(start):
