@@ -21,8 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
-from ptutor.data import (e2e_input, e2e_values, read_conll, read_e2e_csv, read_jsonl, split_by_input,  # noqa: E402
-                         write_jsonl)
+from ptutor.conll import entity_mentions, read_conll  # noqa: E402
+from ptutor.jsonl import read_jsonl, write_jsonl  # noqa: E402
+from ptutor.realdata import e2e_input, e2e_values, read_e2e_csv, split_by_input  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 E2E_SIZES = {"test": 100, "dev": 50, "train": None}  # distinct inputs per split
@@ -87,6 +88,12 @@ def make_wnut17(source: Path) -> None:
         sentences = read_conll(out, labels=None)
         print(f"{out.relative_to(HERE.parent)} <- {file}: {len(sentences)} sentences, "
               f"{sum(t.startswith('B-') for s in sentences for t in s.tags)} entities, sha256 {sha256(out)}")
+    seen = {text.lower() for text, _ in entity_mentions(read_conll(HERE / "wnut17" / "train.conll", labels=None))}
+    for name in ("dev", "test"):
+        mentions = entity_mentions(read_conll(HERE / "wnut17" / f"{name}.conll", labels=None))
+        known = sum(text.lower() in seen for text, _ in mentions)
+        print(f"wnut17 {name}: {known} of {len(mentions)} entity mentions ({known / len(mentions):.1%}) have a "
+              "surface form (lower-cased) that is an entity in training")
 
 
 if __name__ == "__main__":

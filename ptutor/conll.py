@@ -87,6 +87,23 @@ def read_conll(path: str | os.PathLike, labels: list[str] | None = NER_LABELS) -
     return sentences
 
 
+def entity_mentions(sentences: list[Sentence]) -> list[tuple[str, str]]:
+    """(words joined by spaces, type) of every B-/I- span, in order: what seqeval counts as one entity."""
+    out = []
+    for s in sentences:
+        i = 0
+        while i < len(s.tags):
+            if s.tags[i].startswith("B-"):
+                kind, j = s.tags[i][2:], i + 1
+                while j < len(s.tags) and s.tags[j] == "I-" + kind:
+                    j += 1
+                out.append((" ".join(s.tokens[i:j]), kind))
+                i = j
+            else:
+                i += 1
+    return out
+
+
 def write_conll(sentences: list[Sentence], path: str | os.PathLike) -> None:
     """Write `token TAG` lines with a blank line after each sentence."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,39 @@ def test_e2e_is_cut_by_input_so_no_input_is_both_trained_on_and_scored():
     assert not (inputs["dev"] & inputs["test"])
 
 
+UNSEEN = ROOT / "data" / "e2e_unseen"
+
+
+def test_the_unseen_names_cut_trains_on_no_held_out_name_and_keeps_every_row_once():
+    from ptutor.realdata import e2e_values
+
+    card = (UNSEEN / "README.md").read_text()
+    files = {name: read_jsonl(UNSEEN / f"{name}.jsonl") for name in ("train", "dev", "test_seen", "test_unseen")}
+    for name in files:
+        assert hashlib.sha256((UNSEEN / f"{name}.jsonl").read_bytes()).hexdigest() in card, name
+    held = {v for r in files["test_unseen"] for k, v in e2e_values(r["mr"]).items() if k in ("name", "near")}
+    seen = {v for name in ("train", "dev", "test_seen") for r in files[name]
+            for k, v in e2e_values(r["mr"]).items() if k in ("name", "near")}
+    names = {e2e_values(r["mr"])["name"] for r in files["test_unseen"]} - seen
+    assert len(names) == 6, names  # five drawn, and Midsummer House, whose every input is near a held-out value
+    trained = {v for r in files["train"] + files["dev"] for k, v in e2e_values(r["mr"]).items() if k in ("name", "near")}
+    unseen_inputs = {r["mr"] for r in files["test_unseen"]}
+    assert all(set(v for k, v in e2e_values(m).items() if k in ("name", "near")) - trained for m in unseen_inputs)
+    assert held - seen and not (names & trained)
+    every = sorted((r["mr"], r["target"]) for split in SPLITS for r in read_jsonl(E2E / f"{split}.jsonl"))
+    assert sorted((r["mr"], r["target"]) for rows in files.values() for r in rows) == every  # nothing lost or added
+    assert "creativecommons.org/licenses/by-sa" in (UNSEEN / "LICENSE.md").read_text()
+
+
+def test_almost_no_wnut17_test_entity_was_an_entity_in_training_as_its_card_says():
+    from ptutor.conll import entity_mentions
+
+    seen = {t.lower() for t, _ in entity_mentions(read_conll(WNUT / "train.conll", labels=None))}
+    test = entity_mentions(read_conll(WNUT / "test.conll", labels=None))
+    known = sum(t.lower() in seen for t, _ in test)
+    assert (known, len(test)) == (24, 1079) and "24 of the 1,079 test entity mentions" in (WNUT / "README.md").read_text()
+
+
 def test_e2e_rows_keep_the_original_mr_and_every_reference_of_an_input():
     rows = read_jsonl(E2E / "test.jsonl")
     assert all(e2e_input(r["mr"]) == r["input"] and r["target"].strip() for r in rows)
