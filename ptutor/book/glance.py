@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..jsonl import read_jsonl
 from ..methods import METHODS
-from ..results import by_lr, dev_score, digits, mean, pick_lr, ratio_interval, ratio_text, score_cell, title, verdict
+from ..results import by_lr, dev_score, mean, pick_lr, ratio_text, score_cell, title, verdict
 
 
 @dataclass(frozen=True)
