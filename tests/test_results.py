@@ -60,7 +60,7 @@ def test_a_ratio_inside_the_seed_spread_decides_nothing(a, b, threshold, expecte
     assert verdict(a, b, threshold) == expected
 
 
-# (IA)3 against LoRA on E2E (test BLEU of the three seeds at each pick, data/results/e2e_sweep_steps.jsonl): the
+# (IA)3 against LoRA on E2E (test BLEU of the three seeds at each pick, data/results/e2e_steps.jsonl): the
 # ratio 1.04 is more than one relative s.d. from 1, which the first rule called "holds"; Welch's t is about 1.35
 IA3_E2E, LORA_E2E = [65.862, 62.585, 61.932], [58.579, 61.68, 62.935]
 
@@ -153,7 +153,7 @@ def test_every_table_pools_one_log_the_same_way():
     """results_table, summarize, the shoot-out's records and score_cell agree on one log: the same groups (a
     method's runs with other options are another setting, not more seeds), means, spreads and score text."""
     from ptutor.results import results_table, summarize
-    from ptutor.shootout import markdown, setting_rows
+    from ptutor.results import markdown, setting_rows
 
     log = [_stamped("ft", 1e-4, s, v) for s, v in enumerate((0.40, 0.44, 0.42))]
     log += [_stamped("lora", 1e-3, 0, 0.30, r=8), _stamped("lora", 1e-3, 1, 0.34, r=8), _stamped("lora", 1e-3, 0, 0.20, r=2)]

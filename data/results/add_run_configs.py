@@ -15,8 +15,8 @@ from ptutor.methods import METHODS  # noqa: E402
 
 WNUT = ("data/wnut17/train.conll", "data/wnut17/test.conll", "data/wnut17/dev.conll")
 E2E = ("data/e2e/train.jsonl", "data/e2e/test.jsonl", "data/e2e/dev.jsonl")
-LOGS = {"wnut17_sweep_steps": (WNUT, 75), "wnut17_sweep_3min": (WNUT, 75), "wnut17_lora_rank_steps": (WNUT, 75),
-        "e2e_sweep_steps": (E2E, 40), "e2e_sweep_10min": (E2E, 40), "cpu_step_rates": (None, None)}
+LOGS = {"wnut17_one_rate_steps": (WNUT, 75), "wnut17_sweep_3min": (WNUT, 75), "wnut17_lora_rank_steps": (WNUT, 75),
+        "e2e_steps": (E2E, 40), "e2e_sweep_10min": (E2E, 40), "cpu_step_rates": (None, None)}
 
 
 def legacy_run(r: dict, files, eval_every) -> dict:
