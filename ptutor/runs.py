@@ -238,52 +238,62 @@ def build_parser(kind: str, method: str | None) -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str]) -> int:
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[RunConfig]]:
+    """A `sweep` or `shootout` command line (without `python -m ptutor.runs`) and the runs it plans."""
     kind, rest = argv[0], argv[1:]
+    if kind not in ("sweep", "shootout"):
+        raise SystemExit(f"usage: python -m ptutor.runs {{sweep,shootout}} TASK ... (got {kind!r})")
     if kind == "shootout" and "--method" not in rest:
         rest = [*rest, "--method", "ft"]  # the base run's method: each planned run replaces it
     method = _method_of(rest) if kind == "sweep" else None
     if method is not None and method not in METHODS:
         build_parser(kind, None).parse_args(rest)  # argparse names the invalid choice
     args = build_parser(kind, method).parse_args(rest)
-    out = args.plumb_out
+    args.kind = kind
+    if kind == "sweep" and args.dev is None:
+        raise ValueError("a learning-rate sweep picks on the dev set: add --dev FILE")
+    base = config_from_args(args.task, args)
+    methods = [args.method] if kind == "sweep" else (args.methods or swept_methods(args.task))
+    if kind == "shootout":
+        check_methods(args.task, methods)
+    steps = None
+    if args.rates:
+        if args.minutes is None:
+            raise ValueError("--rates gives each method the steps it makes in --minutes: add --minutes M")
+        rates = [r for log in args.rates for r in read_jsonl(log)]
+        steps = {m: time_equivalent_steps(rates, args.task, m, base.model or get_task(args.task).default_model,
+                                          args.minutes) for m in methods}
+    configs = plan(base, methods, args.seeds, lrs={m: args.lrs for m in methods} if kind == "sweep" else None,
+                   head_lrs=args.head_lrs, steps=steps)
+    return args, configs
+
+
+def main(argv: list[str]) -> int:
+    debug = "--debug" in argv
     try:
+        args, configs = parse(argv)
+        out = args.plumb_out
         if out is None:
-            raise ValueError(f"a {kind} appends every run to a results log: pass --out FILE")
-        if kind == "sweep" and args.dev is None:
-            raise ValueError("a learning-rate sweep picks on the dev set: add --dev FILE")
-        base = config_from_args(args.task, args)
-        methods = [args.method] if kind == "sweep" else (args.methods or swept_methods(args.task))
-        if kind == "shootout":
-            check_methods(args.task, methods)
-        steps = None
-        if args.rates:
-            if args.minutes is None:
-                raise ValueError("--rates gives each method the steps it makes in --minutes: add --minutes M")
-            rates = [r for log in args.rates for r in read_jsonl(log)]
-            steps = {m: time_equivalent_steps(rates, args.task, m, base.model or get_task(args.task).default_model,
-                                              args.minutes) for m in methods}
-        configs = plan(base, methods, args.seeds, lrs={m: args.lrs for m in methods} if kind == "sweep" else None,
-                       head_lrs=args.head_lrs, steps=steps)
+            raise ValueError(f"a {args.kind} appends every run to a results log: pass --out FILE")
         index, count, local = launched_share()
         gpus = args.gpus
         if count > 1:
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             gpus = ([visible.split(",")[local]] if visible else [str(local)]) if _cuda() else None
-        workers = args.workers
-        threads = args.threads or max(1, (os.cpu_count() or 1) // (count if count > 1 else len(gpus) if gpus else workers))
+        threads = args.threads or max(1, (os.cpu_count() or 1) // (count if count > 1 else len(gpus) if gpus else
+                                                                    args.workers))
         say = (lambda m: print(f"[process {index}] {m}", flush=True)) if count > 1 else (lambda m: print(m, flush=True))
-        rows = execute(configs, out, workers=workers if count == 1 else 1, threads=threads, gpus=gpus,
-                       share=(index, count), save_checkpoints=kind == "shootout", log=say)
+        rows = execute(configs, out, workers=args.workers if count == 1 else 1, threads=threads, gpus=gpus,
+                       share=(index, count), save_checkpoints=args.kind == "shootout", log=say)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        if args.plumb_debug:
+        if debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
     if index == 0:  # execute waited for every process, so the rows are all of them
         from .results import pick_lr, sweep_table, write_tables
 
-        if kind == "sweep":
+        if args.kind == "sweep":
             print(sweep_table(rows))
             print(f"picked on dev: {pick_lr(rows, args.method):g}")
         else:

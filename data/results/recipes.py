@@ -1,0 +1,79 @@
+"""The recipe of each protocol log: the orchestrator's command lines that made it, in order.
+
+    python data/results/recipes.py e2e_steps.jsonl            # run them (a run the log already holds is skipped)
+    python data/results/recipes.py e2e_steps.jsonl --workers 2 --threads 1
+
+Each line is `python -m ptutor.runs ...` (book/protocol.md, book/orchestration.md) with the log as `--out`.
+tests/test_recipes.py checks that every run a recipe plans is in its log and every line of the log is planned.
+Logs kept for side experiments, made before runs stored their configuration, say in data/results/README.md how they
+were made; each of their lines re-runs with `python -m ptutor.experiments rerun LOG --line N`.
+"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RATES = "--rates data/results/cpu_step_rates.jsonl,data/results/{} --minutes {}"  # time-equivalent steps
+WNUT = ("--train data/wnut17/train.conll --dev data/wnut17/dev.conll --test data/wnut17/test.conll --eval-every 75 "
+        + RATES.format("wnut17_sweep_3min.jsonl", 3))
+E2E = ("--train data/e2e/train.jsonl --dev data/e2e/dev.jsonl --test data/e2e/test.jsonl --eval-every 40 "
+       + RATES.format("e2e_sweep_10min.jsonl", 10))
+UNSEEN = ("--train data/e2e_unseen/train.jsonl --test data/e2e_unseen/test_seen.jsonl "
+          "--also-test unseen=data/e2e_unseen/test_unseen.jsonl " + RATES.format("e2e_sweep_10min.jsonl", 10))
+
+RECIPES = {
+    # WNUT-17 under the protocol: each method's rate swept with its new head at the task's head rate (3e-2)
+    "wnut17_steps.jsonl": [
+        f"sweep ner --method ft --lrs 5e-5,1e-4,2e-4,5e-4 --seeds 0 {WNUT}",
+        f"sweep ner --method pt2 --lrs 1e-2,3e-2,1e-1 --seeds 0 {WNUT}",
+        f"sweep ner --method lora --lrs 1e-3,3e-3,1e-2 --seeds 0 {WNUT}",
+        f"sweep ner --method pt --lrs 3e-3,1e-2,3e-2 --seeds 0 {WNUT}",
+        f"sweep ner --method ptv1 --lrs 3e-3,1e-2,3e-2 --seeds 0 {WNUT}",
+    ],
+    # E2E (data/e2e, seen names): seeds 0-1 at every rate (some methods seed 0, then seed 1 at the best), seed 2 at
+    # the pick; about two thirds of these runs were made on a GPU in fp32, the rest on the CPU
+    "e2e_steps.jsonl": [
+        f"sweep gen --method ft --lrs 3e-5,1e-4,3e-4,1e-3 --seeds 0,1 {E2E}",
+        f"sweep gen --method ft --lrs 3e-4 --seeds 2 {E2E}",
+        f"sweep gen --method bitfit --lrs 3e-3,1e-2,3e-2,1e-1 --seeds 0,1 {E2E}",
+        f"sweep gen --method bitfit --lrs 1e-2 --seeds 2 {E2E}",
+        f"sweep gen --method ia3 --lrs 3e-3,1e-2,3e-2,1e-1,3e-1 --seeds 0 {E2E}",
+        f"sweep gen --method ia3 --lrs 1e-1 --seeds 1,2 {E2E}",
+        f"sweep gen --method pt --lrs 0.1,0.3,1,3,10 --seeds 0,1 {E2E}",
+        f"sweep gen --method pt --lrs 3 --seeds 2 {E2E}",
+        f"sweep gen --method pt2 --lrs 3e-2,1e-1,3e-1 --seeds 0,1 {E2E}",
+        f"sweep gen --method pt2 --lrs 1e-1 --seeds 2 {E2E}",
+        f"sweep gen --method adapter --lrs 3e-4,1e-3,3e-3,1e-2 --seeds 0,1 {E2E}",
+        f"sweep gen --method adapter --lrs 3e-3 --seeds 2 {E2E}",
+        f"sweep gen --method lora --lrs 1e-3,3e-3,1e-2,3e-2 --seeds 0,1 {E2E}",
+        f"sweep gen --method lora --lrs 3e-3 --seeds 2 {E2E}",
+        f"sweep gen --method dora --lrs 1e-3,3e-3,1e-2,3e-2 --seeds 0 {E2E}",
+        f"sweep gen --method dora --lrs 3e-3,1e-2 --seeds 1 {E2E}",
+        f"sweep gen --method dora --lrs 1e-2 --seeds 2 {E2E}",
+        f"sweep gen --method qlora --lrs 3e-3,1e-2,3e-2 --seeds 0 {E2E}",
+        f"sweep gen --method qlora --lrs 3e-3,1e-2 --seeds 1 {E2E}",
+        f"sweep gen --method qlora --lrs 1e-2 --seeds 2 {E2E}",
+    ],
+    # E2E with unseen names: each method at its E2E pick and budget, scored on seen and unseen names
+    "e2e_unseen_steps.jsonl": [
+        f"shootout gen --methods ft,pt2,lora --seeds 0,1,2 {UNSEEN}",
+    ],
+}
+
+
+def main(argv: list[str]) -> int:
+    from ptutor.runs import main as runs
+
+    log, extra = argv[0], argv[1:]
+    for line in RECIPES[log]:
+        status = runs([*line.split(), *extra, "--out", f"data/results/{log}"])
+        if status:
+            return status
+    return 0
+
+
+if __name__ == "__main__":
+    import os
+
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)  # the recipes name files relative to the book's root
+    raise SystemExit(main(sys.argv[1:]))
