@@ -272,7 +272,7 @@ def run(config: RunConfig, *, model: tuple | None = None, out: str | None = None
                 if k != "examples"}
     hist = fit(wrapped, stream, resolved.train, device=device, eval_fn=dev_scores if dev_items is not None else None)
     t0 = time.perf_counter()
-    if data.dev is not None and data.dev is data.test:  # a sweep scored on dev only: the final dev scores are the test's
+    if data.dev is not None and data.dev == data.test:  # a sweep scored on dev only: the final dev scores are the test's
         scores = {k[len("dev_"):]: v for k, v in hist.evals[-1].items() if k.startswith("dev_")}
     else:
         scores = task.evaluate(wrapped, test_items, tok, max_length=config.max_length)

@@ -38,3 +38,31 @@ for name, (files, eval_every) in LOGS.items():
     out = [{**r, "run": r.get("run") or legacy_run(r, files, eval_every)} for r in rows]
     path.write_text("".join(json.dumps(r) + "\n" for r in out))
     print(f"{path.name}: {len(out)} lines")
+
+
+def multitask_runs() -> None:
+    """The multi-task log's training lines get the configurations data/results/multitask_prefix.py now plans."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mt", ROOT / "data" / "results" / "multitask_prefix.py")
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+    f = {f"{n}_{s}": str(mt.WORK / f"{n}_{s}.jsonl") for n in ("source", "target") for s in ("train", "dev", "test")}
+    path = ROOT / mt.LOG
+    out = []
+    for r in read_jsonl(path):
+        if r["role"] == "source":
+            c = mt.config(f["source_train"], f["source_test"], 200, limit=None)
+        elif r["role"] == "sweep":
+            c = mt.config(f["target_train"], f["target_dev"], 30, lr=r["lr"], dev=f["target_dev"], start=r["start"])
+        elif r["role"] in ("final", "curve"):
+            c = mt.config(f["target_train"], f["target_test"], r["steps"], r["seed"], r["lr"], start=r["start"])
+        else:
+            out.append(r)
+            continue
+        out.append({**r, "run": r.get("run") or {**resolve(c).to_dict(), "device": None}})
+    path.write_text("".join(json.dumps(r) + "\n" for r in out))
+    print(f"{path.name}: {len(out)} lines")
+
+
+multitask_runs()
