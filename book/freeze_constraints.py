@@ -4,7 +4,8 @@
     .venv/bin/python book/freeze_constraints.py --check    # exit 1 and say what differs, writing nothing
 
 The roots are ptutor's own dependencies (with its `book` extra) and the requirement files the Makefile installs;
-every package they need, down to the last dependency, is pinned to the version installed here. pyproject.toml
+every package they need, down to the last dependency, is pinned to the version installed here (the offline
+backbones of requirements-models.txt too, without their dependencies, which are never installed). pyproject.toml
 gives the ranges a project may use; this file gives the one set that was tested:
 `pip install ptutor -c constraints.txt` (tests/test_wheel.py does, in a clean virtual environment).
 """
@@ -21,7 +22,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "constraints.txt"
-REQUIREMENT_FILES = ["requirements.txt"]  # it includes requirements-run.txt; requirements-models.txt goes --no-deps
+REQUIREMENT_FILES = ["requirements.txt"]  # it includes requirements-run.txt
+NO_DEPS_FILES = ["requirements-models.txt"]  # installed with --no-deps: pinned, their dependencies not followed
 HEADER = """\
 # The exact set the book and its tests were run with (Python {python}, Linux x86_64). Written by
 # book/freeze_constraints.py from the environment `make install` made; do not edit by hand.
@@ -52,9 +54,10 @@ def roots() -> list[Requirement]:
     return reqs
 
 
-def closure(start: list[Requirement]) -> dict[str, str]:
+def closure(start: list[Requirement], follow: bool = True) -> dict[str, str]:
     """{distribution name: installed version} for every package the requirements need here (markers evaluated,
-    extras followed). A needed package that is not installed is an error: the environment is not the tested one."""
+    extras followed; `follow=False`: the requirements alone). A needed package that is not installed is an error:
+    the environment is not the tested one."""
     pinned: dict[str, str] = {}
     seen: set[tuple[str, str]] = set()
     todo = [(r, "") for r in start]
@@ -72,12 +75,13 @@ def closure(start: list[Requirement]) -> dict[str, str]:
             except metadata.PackageNotFoundError:
                 sys.exit(f"{req.name} is needed ({req}) but not installed here: run `make install` first")
             pinned[dist.metadata["Name"]] = re.sub(r"\+.*", "", dist.version)  # 2.13.0+cpu: any build of 2.13.0
-            todo += [(Requirement(r), wanted) for r in dist.requires or []]
+            todo += [(Requirement(r), wanted) for r in (dist.requires or []) if follow]
     return pinned
 
 
 def render() -> str:
     pins = closure(roots())
+    pins.update(closure([r for name in NO_DEPS_FILES for r in file_requirements(ROOT / name)], follow=False))
     pins.pop("ptutor", None)
     lines = [f"{name}=={version}" for name, version in sorted(pins.items(), key=lambda kv: kv[0].lower())]
     python = ".".join(map(str, sys.version_info[:2]))

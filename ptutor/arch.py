@@ -1,16 +1,20 @@
-"""Architecture facts in one place: key/value layout, task heads, position tables, target modules.
+"""Architecture facts in one place: key/value layout, task heads, position tables, target modules, weight layout.
 
-Every method asks this module, never a config attribute directly, so a new model family
+Every method asks this module, never a config attribute or a module path directly, so a new model family
 is taught to ptutor here once: how many layers, key/value heads and head size its cache
 has (prefix methods), where its task head sits (which parameters a method trains with
 `train_head`), whether it has a learned position table (how long a soft prompt may be),
-and which linear layers LoRA/Adapters target by default.
+which linear layers LoRA/Adapters target by default, how a dense layer stores its weight (GPT-2's
+`Conv1D` keeps it transposed), which layers sit inside the transformer blocks (QLoRA quantises those),
+and where an encoder-decoder's encoder self-attention layers are (prefix tuning hooks them).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
+from transformers.pytorch_utils import Conv1D
 
 SUPPORTED = ("bert", "gpt2", "llama", "qwen2", "glm", "chatglm", "bart")
 ENCODER_DECODERS = ("bart",)  # the encoder-decoder family ptutor knows (prefix: encoder and decoder self-attention)
@@ -196,3 +200,49 @@ def adapter_modules(config, placement: str = "houlsby") -> tuple[str, ...]:
         raise ValueError(f"no adapter positions for {arch!r}; adapters know {', '.join(ADAPTER_MODULES)}. "
                          "Name the output projections yourself with target_modules=[...]")
     return tuple(ADAPTER_MODULES[arch][block] for block in ADAPTER_PLACEMENTS[placement])
+
+
+# Dense layers as the families store them: nn.Linear keeps W as (out, in); GPT-2's Conv1D keeps it as (in, out).
+LINEAR_KINDS = (nn.Linear, Conv1D)
+
+
+def linear_features(layer: nn.Module) -> tuple[int, int]:
+    """(in_features, out_features) of a dense layer: an nn.Linear, a GPT-2 Conv1D, or a layer that names both
+    (ptutor's 4-bit NF4Linear)."""
+    if isinstance(layer, Conv1D):
+        return tuple(layer.weight.shape)  # Conv1D keeps W transposed: (in, out)
+    if isinstance(getattr(layer, "in_features", None), int) and isinstance(getattr(layer, "out_features", None), int):
+        return layer.in_features, layer.out_features
+    raise TypeError(f"{type(layer).__name__} is not a dense layer ptutor knows (nn.Linear, GPT-2 Conv1D, NF4Linear)")
+
+
+def weight_out_in(layer: nn.Module) -> torch.Tensor:
+    """The layer's weight as (out, in), the way the papers write W, whatever its own layout: a view of the stored
+    tensor (GPT-2's Conv1D: its transpose), so an in-place change of the view changes the layer."""
+    if isinstance(layer, Conv1D):
+        return layer.weight.T
+    if isinstance(layer, nn.Linear):
+        return layer.weight
+    raise TypeError(f"{type(layer).__name__} has no plain weight matrix (an nn.Linear or GPT-2 Conv1D has one)")
+
+
+# The linear layers inside the transformer blocks (attention and feed-forward), whatever the family calls its list
+# of blocks (BERT: encoder.layer, GPT-2: h, Llama/GLM/BART: layers); heads and embeddings stay outside.
+BLOCK_LINEARS = r".*\.(layer|layers|h|blocks)\.\d+\..*"
+
+
+def block_linear_patterns(config) -> tuple[str, ...]:
+    """Module-name patterns of the linear layers inside the blocks (what QLoRA stores in 4 bits)."""
+    family(config)  # a clear error for an architecture ptutor has no layout for
+    return (BLOCK_LINEARS,)
+
+
+def encoder_self_attentions(model: nn.Module) -> list[nn.Module]:
+    """The self-attention module of every encoder layer of an encoder-decoder (BART: `layers[i].self_attn`), in
+    order: where an encoder prefix goes."""
+    if not is_encoder_decoder(model):
+        raise ValueError(f"{type(model).__name__} is not an encoder-decoder: it has no separate encoder")
+    arch = family(model.config)
+    if arch != "bart":
+        raise ValueError(f"no encoder layout for {arch!r}; ptutor knows BART's")
+    return [layer.self_attn for layer in model.get_encoder().layers]

@@ -2,18 +2,23 @@
 
 A checkpoint is a folder::
 
-  ptutor_method.json    format version, method name + config, tensor shapes, and the base
-                        it was trained on (preset or hub id, class, dtype, quantisation)
-  weights.safetensors   the method's trainable_state_dict(): what it owns (for `ft`, every weight)
+  ptutor_method.json    format version, method name + config, tensor shapes, the base it was
+                        trained on (preset or hub id, class, dtype, quantisation), and a fingerprint
+                        (sha256) of each tensor of the method's frozen state
+  weights.safetensors   the method's trainable_state_dict(): what it owns (for `ft`, every weight),
+                        and its frozen_state_dict() (VeRA's random pair) unless the method draws that again
   training_state.pt     only from save_for_resume: optimizer, RNG states, step, grad scaler
 
 Loading rebuilds the method around a base model you pass in *without* re-running its
-initialisation, checks the base, every key and shape, and says exactly what is wrong.
+initialisation, checks the base, every key and shape, and the frozen state against its fingerprints
+(a corrupt file, or a pair drawn differently here, is an error, not silently different outputs), and
+says exactly what is wrong.
 Two forms: `save` keeps the training form (P-Tuning's encoder, a prefix MLP), so training
 can resume; `export_inference` keeps `model.inference_form()`, the smallest equivalent.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -66,19 +71,31 @@ def verify_base(saved: dict, base: torch.nn.Module, folder) -> None:
                 "or pass check_base=False if you know the two are interchangeable.")
 
 
+def fingerprint(tensor: torch.Tensor) -> str:
+    """sha256 of a tensor's dtype, shape and bytes: two tensors with one fingerprint are equal."""
+    t = tensor.detach().to("cpu").contiguous()
+    digest = hashlib.sha256(f"{t.dtype} {list(t.shape)}".encode())
+    digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save(model: Method, folder: str | os.PathLike, *, extra: dict | None = None) -> dict:
-    """Write what the method owns and its config; return a summary (keys, params, bytes)."""
+    """Write what the method owns (and its frozen state, or that state's fingerprints) and its config; return a
+    summary (keys, params: the trained numbers, bytes)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.trainable_state_dict().items()}
     if not tensors:
         raise CheckpointError(f"{type(model).__name__} owns no tensors to save: check its owns() rule")
-    save_file(tensors, folder / WEIGHTS_FILE)
+    frozen = {k: v.detach().to("cpu").contiguous() for k, v in model.frozen_state_dict().items()}
+    save_file({**tensors, **(frozen if model.saves_frozen_state else {})}, folder / WEIGHTS_FILE)
     meta = {
         "format": FORMAT_VERSION,
         **model.config.to_dict(),
         "base": describe_base(model.base),
         "shapes": {k: list(v.shape) for k, v in tensors.items()},
+        "frozen": {k: {"shape": list(v.shape), "sha256": fingerprint(v), "saved": model.saves_frozen_state}
+                   for k, v in frozen.items()},
         "extra": extra or {},
     }
     (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -118,7 +135,7 @@ def load(base: torch.nn.Module, folder: str | os.PathLike, *, trainable: bool = 
     meta = read_meta(folder)
     if check_base:
         verify_base(meta["base"], base, folder)
-    config = config_from_dict({k: v for k, v in meta.items() if k not in ("format", "base", "shapes", "extra")})
+    config = config_from_dict({k: v for k, v in meta.items() if k not in ("format", "base", "shapes", "frozen", "extra")})
     model = METHODS[config.method](base, config.without_init())
     model.config = config
     try:
@@ -127,25 +144,43 @@ def load(base: torch.nn.Module, folder: str | os.PathLike, *, trainable: bool = 
         raise CheckpointError(f"{folder / WEIGHTS_FILE} is missing: the checkpoint is incomplete") from e
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{folder / WEIGHTS_FILE} cannot be read ({e}): the file is corrupt; save it again") from e
-    expected = model.trainable_state_dict()
+    frozen, recorded = model.frozen_state_dict(), meta.get("frozen", {})  # no "frozen": written before it was kept
+    if "frozen" in meta and set(recorded) != set(frozen):
+        raise CheckpointError(f"checkpoint {folder} records frozen tensors {sorted(recorded)[:5]}, this model has "
+                              f"{sorted(frozen)[:5]}. Was it saved from a different method config or backbone?")
+    expected = {**model.trainable_state_dict(), **{k: frozen[k] for k, v in recorded.items() if v["saved"]}}
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {folder} does not fit this model: missing {missing[:5]}"
                               f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}. "
                               "Was it saved from a different method config or backbone?")
-    shapes = meta.get("shapes", {})
+    shapes = {**meta.get("shapes", {}), **{k: v["shape"] for k, v in recorded.items()}}
     for key, t in tensors.items():
         if tuple(t.shape) != tuple(expected[key].shape) or list(t.shape) != shapes.get(key, list(t.shape)):
             raise CheckpointError(f"{key}: checkpoint has shape {tuple(t.shape)}, the model expects "
                                   f"{tuple(expected[key].shape)}. Was it saved from a different backbone "
                                   "(hidden size, layers, heads) or method length?")
-    owned = model.owned_parameters()
+    check_frozen_state(recorded, tensors, frozen, folder)
     with torch.no_grad():
         for key, t in tensors.items():
-            owned[key].copy_(t.to(owned[key].dtype))
+            expected[key].copy_(t.to(expected[key].dtype))  # a parameter's or a buffer's own storage
     model.set_trainable(trainable)
     return model.train(trainable)  # inference: eval mode, so dropout is off
+
+
+def check_frozen_state(recorded: dict, tensors: dict, frozen: dict, folder) -> None:
+    """Each frozen tensor must be the one the checkpoint recorded: a saved one must match its fingerprint (else the
+    file is corrupt), one the rebuilt method drew again must match it too (else it drew another one here)."""
+    for key, entry in recorded.items():
+        if entry["saved"] and fingerprint(tensors[key]) != entry["sha256"]:
+            raise CheckpointError(f"{key} in {folder / WEIGHTS_FILE} is not the tensor that was saved (its "
+                                  "fingerprint differs): the file is corrupt; save the checkpoint again")
+        if not entry["saved"] and fingerprint(frozen[key]) != entry["sha256"]:
+            raise CheckpointError(f"{key}: the method built another tensor here than the one it was trained with "
+                                  "(the checkpoint holds only its fingerprint, and this ptutor, torch or device draws "
+                                  "or computes it differently). Load it where it was saved and save it again with "
+                                  "the frozen state kept in the checkpoint (e.g. VeraConfig(save_projection=True))")
 
 
 @dataclass

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .arch import LINEAR_KINDS, weight_out_in
+
 NF4_OFFSET = 0.9677083  # QLoRA's choice: the outermost quantile, (1 - 1/(2*15) + 1 - 1/(2*16)) / 2
 
 
@@ -185,14 +187,9 @@ class NF4Linear(nn.Module):
     def __init__(self, linear: nn.Module, blocksize: int = 64, double_quant: bool = True,
                  compute_dtype: torch.dtype = torch.float32, levels: torch.Tensor | None = None):
         super().__init__()
-        from transformers.pytorch_utils import Conv1D
-
-        if isinstance(linear, Conv1D):  # GPT-2 keeps its weight transposed, (in, out)
-            weight = linear.weight.detach().T
-        elif isinstance(linear, nn.Linear):
-            weight = linear.weight.detach()
-        else:
+        if not isinstance(linear, LINEAR_KINDS):
             raise TypeError(f"NF4Linear replaces an nn.Linear or GPT-2 Conv1D, got {type(linear).__name__}")
+        weight = weight_out_in(linear).detach()  # GPT-2's Conv1D keeps its weight transposed, (in, out)
         self.out_features, self.in_features = weight.shape
         self.compute_dtype = compute_dtype
         self.q = quantize_4bit(weight.contiguous(), levels, blocksize, double_quant)  # levels: NF4 by default

@@ -5,6 +5,7 @@ not own stays bit-identical; save -> load gives the same outputs without re-runn
 initialisation; train 2N == train N, save, resume, train N; the base runs alone inside
 disable_adapter(); and the runner runs it on both tasks.
 """
+import functools
 import itertools
 
 import pytest
@@ -77,9 +78,12 @@ def test_ownership_decides_what_trains_and_the_rest_stays_bit_identical(method, 
     for name, p in model.named_parameters():
         assert p.requires_grad == model.owns(name), name
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    frozen = {n: t.clone() for n, t in model.frozen_state_dict().items()}  # needed, never trained (VeRA's pair)
     fit(model, stream(rows_for(task, tok, model)), TrainConfig(lr=1e-2, steps=3, progress=False), device=torch.device("cpu"))
     after = dict(model.named_parameters())
     assert all(torch.equal(before[n], after[n]) for n in before if n not in owned), "a frozen weight moved"
+    assert frozen.keys() == model.frozen_state_dict().keys()
+    assert all(torch.equal(frozen[n], t) for n, t in model.frozen_state_dict().items()), "frozen state moved"
     assert any(not torch.equal(before[n], after[n]) for n in owned), "no owned parameter trained"
     assert set(model.trainable_state_dict()) == set(owned)
 
@@ -174,6 +178,58 @@ def test_disable_adapter_runs_the_base_alone(method, preset, task):
     assert model.active
 
 
+@functools.cache
+def merges(method: str) -> bool:
+    """Does `method` put layers that merge into the base? (Asked once, of the tiny BERT.)"""
+    return bool(make(method, "tiny-bert", "token-classification")[0].mergeable_layers())
+
+
+@pytest.mark.parametrize("method,preset,task", list(cases()))
+def test_a_merged_model_equals_the_unmerged_one_and_unmerge_restores_the_base(method, preset, task):
+    """Every method whose injected layers only change the weights they wrap merges through the one mechanism of
+    the contract; the others say why they cannot."""
+    if preset != "tiny-bert" and not merges(method):
+        pytest.skip(f"{method} has no layer to merge (checked on tiny-bert)")
+    model, tok = make(method, preset, task)
+    if not model.mergeable_layers():
+        with pytest.raises(RuntimeError, match="no layer to merge"):
+            model.merge()
+        return
+    if any(layer.merge_refusal() for layer in model.mergeable_layers()):
+        with pytest.raises(RuntimeError, match="cannot merge"):  # QLoRA: 4-bit weights
+            model.merge()
+        return
+    head = task_head_name(model.base)
+    with torch.no_grad():  # as if trained: LoRA's B = 0 or VeRA's b = 0 would make the check trivial
+        for name, p in model.owned_parameters().items():
+            if not (head and name.startswith(f"base.{head}.")):
+                p.add_(0.1 * torch.randn_like(p))
+    base_weights = {n: p.clone() for n, p in model.base.named_parameters() if not model.owns("base." + n)}
+    batch = probe_batch(task, tok)
+    model.eval()
+    with torch.no_grad():
+        unmerged = model(**batch).logits
+        model.merge()
+        assert (model(**batch).logits - unmerged).abs().max() < 1e-5
+        model.unmerge()
+        assert all((p - base_weights[n]).abs().max() < 1e-6 for n, p in model.base.named_parameters() if n in base_weights)
+        assert (model(**batch).logits - unmerged).abs().max() < 1e-5
+
+
+def test_merging_is_written_once_in_the_contract():
+    """merge/unmerge live in ptutor/methods/base.py only: a method supplies its change (delta_weight), not its own
+    merging code."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "ptutor"
+    found = [(path.relative_to(package).as_posix(), node.name) for path in sorted(package.rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.FunctionDef) and node.name in ("merge", "unmerge", "set_merged")]
+    assert sorted(found) == [("methods/base.py", "merge"), ("methods/base.py", "set_merged"),
+                             ("methods/base.py", "unmerge")]
+
+
 @pytest.mark.parametrize("method", sorted(METHODS))
 @pytest.mark.parametrize("task", ["ner", "gen"])
 def test_the_runner_runs_every_method_on_both_tasks(method, task, tmp_path):
@@ -234,7 +290,7 @@ def test_a_new_method_is_one_class_and_a_registration():
     from ptutor.book.diagrams import trained_parts
     from ptutor.experiments import parse_args
     from ptutor.methods import METHODS, InjectedLayer, Method, MethodConfig, find_modules, register, replace_modules
-    from ptutor.shootout import swept_methods
+    from ptutor.runs import swept_methods
 
     class Scaled(InjectedLayer):
         def __init__(self, base_layer):

@@ -6,8 +6,9 @@ import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import get_peft_model
 
+from ptutor import checkpoint
 from ptutor.measure import count_parameters
-from ptutor.methods import DoraConfig, inject
+from ptutor.methods import DoraConfig, LoraConfig, inject
 
 from conftest import tiny_base
 
@@ -53,3 +54,52 @@ def test_dora_starts_as_the_base_and_its_magnitude_trains():
     assert layer.magnitude.grad is not None and layer.magnitude.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="one magnitude vector per layer"):
         DoraConfig(num_adapters=2)
+
+
+def trained_dora(preset, task, targets, seed=0):
+    """A DoRA with trained-looking B and magnitude (B = 0 and m = ||W|| would make every check trivial)."""
+    torch.manual_seed(seed)
+    model = inject(tiny_base(preset, task), DoraConfig(r=4, alpha=8, target_modules=targets)).eval()
+    with torch.no_grad():
+        for layer in model.lora_layers().values():
+            layer.lora_B.weight.normal_(std=0.5)
+            layer.magnitude.mul_(torch.rand_like(layer.magnitude) + 0.5)
+    return model
+
+
+@pytest.mark.parametrize("preset,task,targets", CASES, ids=[c[0] for c in CASES])
+def test_a_merged_dora_equals_the_unmerged_one_and_unmerge_restores_the_weights(preset, task, targets):
+    model = trained_dora(preset, task, targets)
+    x = torch.randint(5, 200, (2, 9))
+    before = {n: p.clone() for n, p in model.base.named_parameters() if "base_layer" in n}
+    with torch.no_grad():
+        unmerged = model(input_ids=x).logits
+        model.merge()  # the magnitude goes in: m * (W + s B A) / ||W + s B A||
+        assert any(not torch.equal(before[n], p) for n, p in model.base.named_parameters() if n in before)
+        assert (model(input_ids=x).logits - unmerged).abs().max() < 1e-5
+        model.unmerge()
+        assert all((p - before[n]).abs().max() < 1e-6 for n, p in model.base.named_parameters() if n in before)
+        assert (model(input_ids=x).logits - unmerged).abs().max() < 1e-5
+
+
+def test_a_checkpoint_round_trip_restores_the_magnitude(tmp_path):
+    model = trained_dora("tiny-llama", "causal-lm", ["q_proj", "v_proj"])
+    checkpoint.save(model, tmp_path)
+    loaded = checkpoint.load(tiny_base("tiny-llama", "causal-lm"), tmp_path)
+    ours, theirs = model.lora_layers(), loaded.lora_layers()
+    assert all(torch.equal(ours[n].magnitude, theirs[n].magnitude) for n in ours)
+    x = torch.randint(5, 200, (2, 9))
+    with torch.no_grad():
+        assert torch.equal(loaded(input_ids=x).logits, model(input_ids=x).logits)
+
+
+def test_load_adapter_copies_the_magnitude_and_refuses_another_method():
+    targets = ["q_proj", "v_proj"]
+    trained, fresh = trained_dora("tiny-llama", "causal-lm", targets), trained_dora("tiny-llama", "causal-lm", targets, 1)
+    fresh.load_adapter(0, trained)
+    x = torch.randint(5, 200, (2, 9))
+    with torch.no_grad():
+        assert torch.equal(fresh(input_ids=x).logits, trained(input_ids=x).logits)  # A, B and m: the same layer
+    lora = inject(tiny_base("tiny-llama", "causal-lm"), LoraConfig(r=4, target_modules=targets))
+    with pytest.raises(ValueError, match="one-adapter Dora .* got a Lora"):
+        fresh.load_adapter(0, lora)

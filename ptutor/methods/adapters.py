@@ -17,9 +17,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers.pytorch_utils import Conv1D
-
-from ..arch import ADAPTER_PLACEMENTS, adapter_modules
+from ..arch import ADAPTER_PLACEMENTS, LINEAR_KINDS, adapter_modules, linear_features
 from .base import InjectedLayer, Method, MethodConfig, find_modules, register, replace_modules
 
 
@@ -28,12 +26,9 @@ class AdapterLayer(InjectedLayer):
 
     def __init__(self, base_layer: nn.Module, bottleneck: int):
         super().__init__()
-        if isinstance(base_layer, Conv1D):
-            width = base_layer.weight.shape[1]  # Conv1D keeps W transposed: (in, out)
-        elif isinstance(base_layer, nn.Linear):
-            width = base_layer.out_features
-        else:
+        if not isinstance(base_layer, LINEAR_KINDS):
             raise TypeError(f"an adapter follows an nn.Linear or GPT-2 Conv1D layer, not {type(base_layer).__name__}")
+        width = linear_features(base_layer)[1]
         self.base_layer = base_layer
         self.down = nn.Linear(width, bottleneck)
         self.act = nn.GELU()
@@ -79,7 +74,7 @@ class Adapters(Method):
     def __init__(self, base, config: AdapterConfig, *, tokenizer=None):
         super().__init__(base, config)
         patterns = config.target_modules or list(adapter_modules(base.config, config.placement))
-        self.target_names = find_modules(base, patterns, kinds=(nn.Linear, Conv1D))
+        self.target_names = find_modules(base, patterns, kinds=LINEAR_KINDS)
         replace_modules(base, self.target_names, lambda layer: AdapterLayer(layer, config.bottleneck))
         self.set_trainable()
 

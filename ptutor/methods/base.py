@@ -9,8 +9,12 @@ The contract every method keeps (tests/test_contract.py checks it for each one):
     into the base (`InjectedLayer`), and the task head when `train_head` says so.
     Ownership, not the `requires_grad` flags of the moment, decides what trains
     (`set_trainable`) and what a checkpoint holds (`trainable_state_dict`);
+  * what it needs but never trains (a frozen random basis, 4-bit codes) is its `frozen_state_dict()`: a
+    checkpoint fingerprints it, keeps it unless the method draws it again from its config, and checks it on load;
   * everything it does not own stays bit-identical through training;
   * `disable_adapter()` runs the base model alone (where the method keeps a base);
+  * a method whose layers only change the weights they wrap (`MergeableLayer`: each supplies its
+    `delta_weight()`) merges and unmerges through `merge()`/`unmerge()`, written once here;
   * extra batch keys (e.g. per-row routing ids) reach `forward` untouched.
 
     model = ptutor.methods.inject(base, PromptTuningConfig(num_virtual_tokens=20))
@@ -29,7 +33,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..arch import HEAD_NAMES, task_head, task_head_name  # noqa: F401  (task_head re-exported for chapters)
+from ..arch import HEAD_NAMES, LINEAR_KINDS, task_head, task_head_name, weight_out_in  # noqa: F401  (task_head re-exported for chapters)
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -93,6 +97,67 @@ class InjectedLayer(nn.Module):
     """
 
     enabled: bool = True
+
+
+class MergeableLayer(InjectedLayer):
+    """An injected layer whose whole effect is a change of the weight (and bias) it wraps: LoRA, DoRA, (IA)³, VeRA.
+
+    A subclass supplies `forward_with_adapter(x)` and `delta_weight()`, the change as an (out, in) matrix computed from
+    the unmerged layer (and `delta_bias()` if the bias changes too). Merging, written once here, adds the change
+    into the wrapped weight and keeps it, so that unmerging subtracts exactly what was added, whatever it was computed
+    from: DoRA's change depends on W itself, (IA)³'s may hold a zero, so recomputing it afterwards from the merged
+    weight would not give it back. The cost is one weight-sized tensor per merged layer, freed on unmerge.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.merged = False
+        self.register_buffer("merged_delta_weight", None, persistent=False)  # what set_merged(True) added, kept
+        self.register_buffer("merged_delta_bias", None, persistent=False)  # until set_merged(False) takes it out
+
+    def forward_with_adapter(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def delta_weight(self) -> torch.Tensor:
+        """What merging adds to the wrapped weight, as an (out, in) matrix."""
+        raise NotImplementedError
+
+    def delta_bias(self) -> torch.Tensor | None:
+        """What merging adds to the wrapped bias; None: the bias stays as it is."""
+        return None
+
+    def merge_refusal(self) -> str | None:
+        """Why this layer cannot be merged (None: it can): its wrapped layer must hold a plain weight matrix."""
+        if not isinstance(self.base_layer, LINEAR_KINDS):
+            return (f"cannot merge into a {type(self.base_layer).__name__} layer: it holds no plain weight matrix to "
+                    "add the change to. Keep the layer unmerged.")
+        return None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged and not self.enabled:
+            raise RuntimeError(f"this {type(self).__name__} is merged into its weight, so the base alone cannot run: "
+                               "call unmerge() first")
+        if self.merged or not self.enabled:
+            return self.base_layer(x)
+        return self.forward_with_adapter(x)
+
+    @torch.no_grad()
+    def set_merged(self, merged: bool) -> None:
+        """Add the change into the wrapped weight (`merged=True`) or subtract what was added (`merged=False`)."""
+        weight, bias = weight_out_in(self.base_layer), self.base_layer.bias
+        if merged:
+            delta_bias = self.delta_bias()
+            self.merged_delta_weight = self.delta_weight().to(weight.dtype)
+            self.merged_delta_bias = None if delta_bias is None else delta_bias.to(bias.dtype)
+            weight.add_(self.merged_delta_weight)
+            if self.merged_delta_bias is not None:
+                bias.add_(self.merged_delta_bias)
+        else:
+            weight.sub_(self.merged_delta_weight)
+            if self.merged_delta_bias is not None:
+                bias.sub_(self.merged_delta_bias)
+            self.merged_delta_weight = self.merged_delta_bias = None
+        self.merged = merged
 
 
 class Method(nn.Module):
@@ -160,6 +225,20 @@ class Method(nn.Module):
         """The tensors a checkpoint holds: every owned parameter, whatever its requires_grad flag now."""
         return {n: p.detach() for n, p in self.owned_parameters().items()}
 
+    def frozen_state_dict(self) -> dict[str, torch.Tensor]:
+        """What the method needs but never trains (VeRA's shared random basis): the persistent buffers of its own
+        modules and of the layers it injected (not of the layers they wrap). A checkpoint records a fingerprint of
+        each and checks it on load, and holds the tensors too when `saves_frozen_state` says so."""
+        parameters = dict(self.named_parameters())
+        return {n: t.detach() for n, t in self.state_dict(keep_vars=True).items() if n not in parameters
+                and (not n.startswith("base.") or self._in_injected_layer(n[len("base."):]))}
+
+    @property
+    def saves_frozen_state(self) -> bool:
+        """Does a checkpoint hold the frozen tensors themselves? False: the method builds them again (from a seed in
+        its config, or from the base) and the checkpoint only checks that it built the same ones."""
+        return True
+
     def inference_form(self) -> "Method":
         """The smallest method that computes the same outputs (P-Tuning: its prompt table). Default: self."""
         return self
@@ -172,6 +251,35 @@ class Method(nn.Module):
         for n, p in self.base.named_parameters():
             p.requires_grad_(flags[n])
         return other
+
+    # --- merging ---------------------------------------------------------------------------
+    def mergeable_layers(self) -> list[MergeableLayer]:
+        return [m for m in self.base.modules() if isinstance(m, MergeableLayer)]
+
+    def _layers_to_switch(self, to_merged: bool) -> list[MergeableLayer]:
+        """Every mergeable layer, checked before any weight changes: each must be in the other state, and able to
+        merge."""
+        layers, name = self.mergeable_layers(), type(self).__name__
+        if not layers:
+            raise RuntimeError(f"{name} has no layer to merge: a prompt or prefix is an input, an adapter sits in "
+                               "series, trained biases are already in the weights")
+        if any(layer.merged == to_merged for layer in layers):
+            raise RuntimeError(f"this {name} is already merged; merging twice would apply it twice" if to_merged
+                               else f"this {name} is not merged: there is nothing to take out")
+        refusals = sorted({layer.merge_refusal() for layer in layers} - {None}) if to_merged else []
+        if refusals:
+            raise RuntimeError("; ".join(refusals))
+        return layers
+
+    def merge(self) -> None:
+        """Write every layer's change into the weight it wraps: the model then runs at the base model's speed."""
+        for layer in self._layers_to_switch(to_merged=True):
+            layer.set_merged(True)
+
+    def unmerge(self) -> None:
+        """Take out of every weight exactly what `merge()` added."""
+        for layer in self._layers_to_switch(to_merged=False):
+            layer.set_merged(False)
 
     # --- running ---------------------------------------------------------------------------
     def forward(self, **batch):

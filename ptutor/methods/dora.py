@@ -4,7 +4,8 @@ A weight W is a magnitude per output channel times a direction: `m * V / ||V||` 
 magnitude `m` directly and updates the direction with LoRA: the layer computes `m * (W + s B A) / ||W + s B A||`,
 with `m` starting at `||W||`, so with `B = 0` it starts as the base layer. As the paper advises (its section 4.3),
 the norm is held constant in the backward pass: gradients reach `m`, `A` and `B` through the scale and the
-direction, not through the norm. Everything else (targets, rank, alpha, save, load, merging) is LoRA's.
+direction, not through the norm. Targets, rank and alpha are LoRA's; the change the layer merges into W
+(`delta_weight`) and the adapter it copies (`copy_adapter`) include the magnitude.
 
     model = inject(base, DoraConfig(r=8))
 """
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers.pytorch_utils import Conv1D
 
+from ..arch import LINEAR_KINDS, weight_out_in
 from .base import register
 from .lora import Lora, LoraConfig, LoraLinear
 
@@ -28,51 +29,36 @@ class DoraLinear(LoraLinear):
                  num_adapters: int = 1):
         if num_adapters != 1:
             raise ValueError("DoRA keeps one magnitude vector per layer, so one adapter per base: num_adapters=1")
-        if not isinstance(base_layer, (nn.Linear, Conv1D)):
+        if not isinstance(base_layer, LINEAR_KINDS):
             raise TypeError(f"DoRA needs the layer's weight to split it: an nn.Linear or GPT-2 Conv1D, not "
                             f"{type(base_layer).__name__} (a 4-bit layer would have to be dequantised first)")
         super().__init__(base_layer, r, alpha, dropout, rslora)
         with torch.no_grad():
-            self.magnitude = nn.Parameter(self.weight_out_in().norm(dim=1))  # ||W||: the start is the base layer
-
-    def weight_out_in(self) -> torch.Tensor:
-        """The frozen weight as (out, in), whatever the layer's own layout (Conv1D stores (in, out))."""
-        weight = self.base_layer.weight
-        return weight.T if isinstance(self.base_layer, Conv1D) else weight
+            self.magnitude = nn.Parameter(weight_out_in(base_layer).norm(dim=1))  # ||W||: the start is the base layer
 
     def scale(self) -> torch.Tensor:
         """m / ||W + s B A|| per output channel, the norm detached (DoRA, section 4.3)."""
-        direction = self.weight_out_in() + self.scaling * (self.lora_B.weight @ self.lora_A.weight).detach()
+        direction = weight_out_in(self.base_layer) + super().delta_weight().detach()
         return self.magnitude / direction.norm(dim=1).detach()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.merged or not self.enabled:
-            return super().forward(x)  # LoRA's rules: the merged weight, or the base alone
+    def forward_with_adapter(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base_layer(x)
         x = self.dropout(x)
         scale = self.scale().to(out.dtype)
-        plain = F.linear(x, self.weight_out_in().to(x.dtype))  # W x without the bias (on the dropped-out input)
+        plain = F.linear(x, weight_out_in(self.base_layer).to(x.dtype))  # W x without the bias (dropped-out input)
         lora = self.scaling * self.lora_B(self.lora_A(x.to(self.lora_A.weight.dtype)))
         return out + ((scale - 1) * plain + scale * lora.to(out.dtype))
 
-    @torch.no_grad()
-    def merge(self) -> None:
-        """Write `m * (W + s B A) / ||W + s B A||` into the weight (the bias is not scaled); unmerge undoes it."""
-        if self.merged:
-            raise RuntimeError("this DoRA layer is already merged; merging twice would apply it twice")
-        scale = self.scale()
-        merged = scale[:, None] * (self.weight_out_in() + self.scaling * self.lora_B.weight @ self.lora_A.weight)
-        self._scale_at_merge = scale
-        self.base_layer.weight.copy_(merged.T if isinstance(self.base_layer, Conv1D) else merged)
-        self.merged = True
+    def delta_weight(self, adapter: int = 0) -> torch.Tensor:
+        """The change to W, magnitude included: `m * (W + s B A) / ||W + s B A|| - W` (the bias is not scaled)."""
+        weight = weight_out_in(self.base_layer)
+        return self.scale()[:, None] * (weight + super().delta_weight(adapter)) - weight
 
     @torch.no_grad()
-    def unmerge(self) -> None:
-        if not self.merged:
-            raise RuntimeError("this DoRA layer is not merged: there is nothing to take out")
-        weight = self.weight_out_in() / self._scale_at_merge[:, None] - self.scaling * self.lora_B.weight @ self.lora_A.weight
-        self.base_layer.weight.copy_(weight.T if isinstance(self.base_layer, Conv1D) else weight)
-        self.merged = False
+    def copy_adapter(self, slot: int, other: "DoraLinear") -> None:
+        """LoRA's A and B, and the magnitude: without it the direction would be copied at the wrong length."""
+        super().copy_adapter(slot, other)
+        self.magnitude.copy_(other.magnitude)
 
 
 @dataclass

@@ -23,25 +23,20 @@ from typing import ClassVar
 
 import torch
 from torch import nn
-from transformers.pytorch_utils import Conv1D
-
-from ..arch import default_target_modules
+from ..arch import LINEAR_KINDS, default_target_modules, linear_features
 from ..quant import NF4Linear
-from .base import InjectedLayer, Method, MethodConfig, find_modules, register, replace_modules
+from .base import MergeableLayer, Method, MethodConfig, find_modules, register, replace_modules
 
 
-class LoraLinear(InjectedLayer):
+class LoraLinear(MergeableLayer):
     """`base_layer(x) + scaling * B(A(dropout(x)))` around a frozen nn.Linear or GPT-2 Conv1D."""
 
     def __init__(self, base_layer: nn.Module, r: int, alpha: float, dropout: float = 0.0, rslora: bool = False,
                  num_adapters: int = 1):
         super().__init__()
-        if isinstance(base_layer, Conv1D):
-            in_features, out_features = base_layer.weight.shape  # Conv1D keeps W transposed: (in, out)
-        elif isinstance(base_layer, (nn.Linear, NF4Linear)):
-            in_features, out_features = base_layer.in_features, base_layer.out_features
-        else:
+        if not isinstance(base_layer, (*LINEAR_KINDS, NF4Linear)):
             raise TypeError(f"LoRA wraps nn.Linear, GPT-2 Conv1D or NF4Linear layers, not {type(base_layer).__name__}")
+        in_features, out_features = linear_features(base_layer)
         if not 0 < r <= min(in_features, out_features):
             raise ValueError(f"LoRA rank r={r} must be between 1 and min(in, out) = {min(in_features, out_features)} "
                              f"for a {in_features} -> {out_features} layer")
@@ -53,21 +48,13 @@ class LoraLinear(InjectedLayer):
         nn.init.zeros_(self.lora_B.weight)  # B = 0: the wrapped model starts as the base model
         self.scaling = alpha / (math.sqrt(r) if rslora else r)  # rsLoRA (Kalajdzievski 2023): alpha / sqrt(r)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
-        self.merged = False
         self.adapter_ids: torch.Tensor | None = None  # set by Lora.forward for one call: each row's adapter
         device = (base_layer.packed if isinstance(base_layer, NF4Linear) else base_layer.weight).device
         self.lora_A.to(device)
         self.lora_B.to(device)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_with_adapter(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base_layer(x)
-        if self.merged:
-            if not self.enabled:
-                raise RuntimeError("this LoRA layer is merged into its weight, so the base alone cannot run: "
-                                   "call unmerge() first")
-            return out
-        if not self.enabled:
-            return out
         h = self.lora_A(self.dropout(x.to(self.lora_A.weight.dtype)))  # (..., k*r)
         if self.num_adapters > 1:
             h = h * self.row_mask(x.shape[0]).view(x.shape[0], *[1] * (h.dim() - 2), -1)
@@ -84,35 +71,27 @@ class LoraLinear(InjectedLayer):
         return (slot[None, :] == ids[:, None]).to(self.lora_A.weight.dtype)
 
     def delta_weight(self, adapter: int = 0) -> torch.Tensor:
-        """scaling * B A of one adapter, laid out like the wrapped weight ((out, in) for Linear, (in, out) for
-        Conv1D)."""
+        """scaling * B A of one adapter, (out, in) as the paper writes W (merging lays it out like the weight)."""
         rows = slice(adapter * self.r, (adapter + 1) * self.r)
-        delta = self.scaling * (self.lora_B.weight[:, rows] @ self.lora_A.weight[rows])
-        return delta.T if isinstance(self.base_layer, Conv1D) else delta
+        return self.scaling * (self.lora_B.weight[:, rows] @ self.lora_A.weight[rows])
 
-    @torch.no_grad()
-    def merge(self) -> None:
-        if self.merged:
-            raise RuntimeError("this LoRA layer is already merged; merging twice would add B A twice")
+    def merge_refusal(self) -> str | None:
         if self.num_adapters > 1:
-            raise RuntimeError(f"this layer holds {self.num_adapters} adapters; merging one into the shared weight would "
-                               "change the base for every other adapter. Keep them apart (route rows with "
-                               "adapter_ids), or build a single-adapter model to merge.")
+            return (f"this layer holds {self.num_adapters} adapters; merging one into the shared weight would change "
+                    "the base for every other adapter. Keep them apart (route rows with adapter_ids), or build a "
+                    "single-adapter model to merge.")
         if isinstance(self.base_layer, NF4Linear):
-            raise RuntimeError("cannot merge into a 4-bit NF4 layer: its weight is computed from 4-bit codes, so "
-                               "B A would be lost (or rounded away). Keep the adapter apart, or dequantise first: "
-                               "replace the layer by an nn.Linear holding base_layer.weight, then merge.")
-        weight = self.base_layer.weight
-        weight.add_(self.delta_weight().to(weight.dtype))
-        self.merged = True
+            return ("cannot merge into a 4-bit NF4 layer: its weight is computed from 4-bit codes, so B A would be "
+                    "lost (or rounded away). Keep the adapter apart, or dequantise first: replace the layer by an "
+                    "nn.Linear holding base_layer.weight, then merge.")
+        return super().merge_refusal()
 
     @torch.no_grad()
-    def unmerge(self) -> None:
-        if not self.merged:
-            raise RuntimeError("this LoRA layer is not merged: there is nothing to take out")
-        weight = self.base_layer.weight
-        weight.sub_(self.delta_weight().to(weight.dtype))
-        self.merged = False
+    def copy_adapter(self, slot: int, other: "LoraLinear") -> None:
+        """Copy the one adapter of `other` (a layer of the same shape and rank) into adapter `slot` of this layer."""
+        rows = slice(slot * self.r, (slot + 1) * self.r)
+        self.lora_A.weight[rows] = other.lora_A.weight
+        self.lora_B.weight[:, rows] = other.lora_B.weight
 
 
 def add_lora_layers(base: nn.Module, patterns, r: int, alpha: float, dropout: float = 0.0, rslora: bool = False,
@@ -122,7 +101,7 @@ def add_lora_layers(base: nn.Module, patterns, r: int, alpha: float, dropout: fl
     and P-Tuning v2 + LoRA."""
     layer_class = layer_class or LoraLinear
     names = find_modules(base, patterns or list(default_target_modules(base.config)),
-                         kinds=(nn.Linear, Conv1D, NF4Linear))
+                         kinds=(*LINEAR_KINDS, NF4Linear))
     replace_modules(base, names, lambda layer: layer_class(layer, r, alpha, dropout, rslora, num_adapters))
     return names
 
@@ -194,31 +173,20 @@ class Lora(Method):
         with self.routed(adapter_ids):
             return self.base.generate(*args, **kwargs)
 
-    @torch.no_grad()
     def load_adapter(self, slot: int, other: "Lora") -> None:
-        """Copy the single adapter of `other` (a trained one-adapter Lora on the same base and targets)
-        into adapter `slot` of this model, so separately trained task adapters can share one base."""
-        if other.config.num_adapters != 1 or (other.config.r, sorted(other.target_names)) != (
-                self.config.r, sorted(self.target_names)):
-            raise ValueError(f"load_adapter needs a one-adapter LoRA with r={self.config.r} on the same layers "
-                             f"({len(self.target_names)} targets); got r={other.config.r}, "
-                             f"{other.config.num_adapters} adapters, {len(other.target_names)} targets")
+        """Copy the single adapter of `other` (a trained one-adapter model of the same method, on the same base and
+        targets) into adapter `slot` of this model, so separately trained task adapters can share one base."""
+        if type(other) is not type(self) or other.config.num_adapters != 1 or (
+                other.config.r, sorted(other.target_names)) != (self.config.r, sorted(self.target_names)):
+            raise ValueError(f"load_adapter needs a one-adapter {type(self).__name__} with r={self.config.r} on the same "
+                             f"layers ({len(self.target_names)} targets); got a {type(other).__name__} with "
+                             f"r={other.config.r}, {other.config.num_adapters} adapters, {len(other.target_names)} "
+                             "targets")
         if not 0 <= slot < self.config.num_adapters:
             raise ValueError(f"slot must be in 0..{self.config.num_adapters - 1}, got {slot}")
-        rows = slice(slot * self.config.r, (slot + 1) * self.config.r)
         theirs = other.lora_layers()
         for name, layer in self.lora_layers().items():
-            layer.lora_A.weight[rows] = theirs[name].lora_A.weight
-            layer.lora_B.weight[:, rows] = theirs[name].lora_B.weight
-
-    def merge(self) -> None:
-        """Add B A into every wrapped weight: the model then runs at the base model's speed."""
-        for layer in self.lora_layers().values():
-            layer.merge()
-
-    def unmerge(self) -> None:
-        for layer in self.lora_layers().values():
-            layer.unmerge()
+            layer.copy_adapter(slot, theirs[name])
 
     def unload(self) -> nn.Module:
         """Put the original layers back (merged weights stay merged) and return the base model."""

@@ -37,7 +37,7 @@ from torch import nn
 
 from transformers import DynamicCache, EncoderDecoderCache
 
-from ..arch import KVLayout, is_encoder_family, kv_layout
+from ..arch import KVLayout, encoder_self_attentions, is_encoder_family, kv_layout
 from ..cache import extend_4d_mask, extend_attention_mask, prefix_cache, prefixed_forward
 from .base import Method, MethodConfig, register
 from .prompt_tuning import check_init, init_token_ids, tokenizer_for
@@ -150,7 +150,7 @@ class PrefixTuning(Method):
                              "and transformers 5 drops the cache when checkpointing is on. Call "
                              "base.gradient_checkpointing_disable() first; the prefix itself needs little memory.")
         self.layout = kv_layout(base.config)
-        self.is_causal = not is_encoder_family(self.layout.arch)
+        self.encoder_only = is_encoder_family(self.layout.arch)  # BERT: attention looks both ways, no generation
         self.prefix_encoder = PrefixEncoder(self.layout, config.num_virtual_tokens, config.prefix_projection,
                                             config.encoder_hidden_size, config.init_std, config.num_prefixes)
         seq2seq = self.layout.encoder_layers > 0
@@ -161,8 +161,8 @@ class PrefixTuning(Method):
                              "decoder use init='random' (or prefix_projection=True, Li & Liang's choice for BART)")
         self._encoder_cache = None  # set only while a forward/generate runs: the encoder's prefix
         if seq2seq:
-            for layer in base.get_encoder().layers:
-                layer.self_attn.register_forward_pre_hook(self._prefix_encoder_layer, with_kwargs=True)
+            for attention in encoder_self_attentions(base):
+                attention.register_forward_pre_hook(self._prefix_encoder_layer, with_kwargs=True)
         if init != "random":
             tok = tokenizer_for(base, tokenizer) if init == "text" else None
             ids = init_token_ids(init, config.init_text, config.num_virtual_tokens,
@@ -240,7 +240,7 @@ class PrefixTuning(Method):
 
     def _positions(self, attention_mask: torch.Tensor) -> torch.Tensor | None:
         p = self.config.num_virtual_tokens
-        if self.is_causal:  # after the prefix, counting only real tokens (left padding stays correct)
+        if not self.encoder_only:  # a decoder: after the prefix, counting only real tokens (left padding stays correct)
             return (p + attention_mask.long().cumsum(-1) - 1).clamp(min=p)
         if not self.config.shift_positions:
             return torch.arange(attention_mask.shape[1], device=attention_mask.device).expand_as(attention_mask)
@@ -271,8 +271,8 @@ class PrefixTuning(Method):
         the decoder's start token + new ids)."""
         if not self.active:
             return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        if not self.is_causal:
-            raise ValueError(f"generate needs a causal LM; this is a {self.layout.arch} encoder")
+        if self.encoder_only:
+            raise ValueError(f"generate needs a decoder or an encoder-decoder; this is a {self.layout.arch} encoder")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if attention_mask.shape != input_ids.shape:

@@ -15,13 +15,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers.pytorch_utils import Conv1D
-
+from ..arch import LINEAR_KINDS, block_linear_patterns
 from ..quant import NF4Linear
 from .base import find_modules, register, replace_modules
 from .lora import Lora, LoraConfig
-
-BLOCK_LINEARS = r".*\.(layer|layers|h|blocks)\.\d+\..*"  # the linear layers inside the transformer blocks
 
 
 @dataclass
@@ -49,7 +46,8 @@ class QLora(Lora):
     config_class = QLoraConfig
 
     def __init__(self, base, config: QLoraConfig, *, tokenizer=None):
-        names = find_modules(base, config.quantize_modules or [BLOCK_LINEARS], kinds=(nn.Linear, Conv1D))
+        names = find_modules(base, config.quantize_modules or list(block_linear_patterns(base.config)),
+                             kinds=LINEAR_KINDS)
         quantize(base, names, config)
         super().__init__(base, config)
         self.quantized_names = names
