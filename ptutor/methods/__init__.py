@@ -1,6 +1,6 @@
 """One module per method; each registers a config and a wrapper model."""
-from .base import (METHODS, InjectedLayer, Method, MethodConfig, config_from_dict, find_modules, freeze, inject,
-                   register, replace_modules, task_head)
+from .base import (METHODS, InjectedLayer, MergeableLayer, Method, MethodConfig, config_from_dict, find_modules, freeze,
+                   inject, register, replace_modules, task_head)
 # The order of registration is the order of every table and shoot-out (the baselines, then from the
 # cheapest change to the base to the largest): import a new method's module where it belongs.
 from .finetune import FineTuneConfig, FullFineTune
@@ -13,5 +13,6 @@ from .prefix import PrefixConfig, PrefixEncoder, PrefixTuning
 from .adapters import AdapterConfig, AdapterLayer, Adapters
 from .lora import Lora, LoraConfig, LoraLinear
 from .dora import Dora, DoraConfig, DoraLinear
+from .vera import Vera, VeraBasis, VeraConfig, VeraLinear
 from .qlora import QLora, QLoraConfig
 from .prefix_lora import PrefixLora, PrefixLoraConfig
