@@ -47,10 +47,12 @@ def ner_labels(sentences: list[Sentence]) -> list[str]:
     return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
 
 
-def read_conll(path: str | os.PathLike, labels: list[str] | None = NER_LABELS) -> list[Sentence]:
+def read_conll(path: str | os.PathLike, labels: list[str] | None = NER_LABELS, *, unknown_tag_fix: str | None = None
+               ) -> list[Sentence]:
     """Read sentences from a CoNLL file; errors say which line is wrong and why.
 
-    Tags must be in `labels` (default: CoNLL-2003's nine); `labels=None` accepts any BIO tag."""
+    Tags must be in `labels` (default: CoNLL-2003's nine); `labels=None` accepts any BIO tag. `unknown_tag_fix` is
+    what the error for a tag outside `labels` tells the reader to do (default: how to call this function)."""
     known = set(labels) if labels is not None else None
     sentences, tokens, tags = [], [], []
     path = Path(path)
@@ -76,8 +78,8 @@ def read_conll(path: str | os.PathLike, labels: list[str] | None = NER_LABELS) -
         if known is not None and tag not in known:
             raise ConllFormatError(
                 f"{path}:{lineno}: unknown tag {tag!r} for token {fields[0]!r}. Known tags: {', '.join(labels)}. "
-                "Pass labels=[...] (or labels=None for any BIO tag) to read_conll if your file uses another "
-                "tag set.")
+                + (unknown_tag_fix or "Pass labels=[...] (or labels=None for any BIO tag) to read_conll if your file "
+                   "uses another tag set."))
         tokens.append(fields[0])
         tags.append(tag)
     if tokens:

@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
-from .backbones import load_backbone
+from .backbones import PRESETS, load_backbone
 from .batches import IGNORE_INDEX, batches
 from .jsonl import append_jsonl, read_jsonl
 from .measure import count_parameters, hardware, versions
@@ -92,6 +92,9 @@ class RunConfig:
     def __post_init__(self):
         get_task(self.task)  # an unknown task is an error that lists the known ones
         method_config(self.method, self.options)  # an unknown method or a foreign option is an error now
+        if self.model is not None and not self.model.startswith("hub:") and self.model not in PRESETS:
+            raise ValueError(f"unknown backbone preset {self.model!r}; known: {', '.join(PRESETS)} (python -m "
+                             "ptutor.backbones list), or hub:<owner/name> for any model on the Hugging Face hub")
 
     @classmethod
     def of(cls, task: str, method: str, model: str | None = None, train=None, test=None, dev=None,

@@ -32,7 +32,7 @@ class GenTask(Task):
                              "smollm2-135m, tiny-gpt2, tiny-llama, tiny-bart or another generating preset.")
 
     def backbone_task_for(self, model_name: str) -> str:
-        from .backbones import PRESETS, generation_task
+        from ..backbones import PRESETS, generation_task
 
         return generation_task(model_name) if model_name in PRESETS or model_name.startswith("hub:") \
             else self.backbone_task

@@ -35,7 +35,9 @@ class NerTask(Task):
         return {"labels": self.labels}
 
     def read(self, path) -> list:
-        return read_conll(path, self.labels)
+        return read_conll(path, self.labels, unknown_tag_fix=(
+            "These are the tags of the training file: a model trained on it cannot predict another. Use dev and test "
+            "files with the training file's entity types, or add sentences with this tag to the training file."))
 
     def encode(self, items, tokenizer, max_length=None, model=None):
         return encode_ner(items, tokenizer, self.labels_for(items), max_length=max_length or self.max_length)
