@@ -54,7 +54,7 @@ gpu-check: $(READY)
 	cat data/results/gpu/gpu_check.log; exit $$status
 
 lint: $(READY)
-	$(BIN)/ruff check ptutor tests book data
+	$(BIN)/ruff check ptutor tests book data standalone
 
 notebooks: $(READY)
 	$(BIN)/python -m pytest chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -v -rs

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-LINTED = ["ptutor", "tests", "book", "data"]  # as the Makefile's lint target
+LINTED = ["ptutor", "tests", "book", "data", "standalone"]  # as the Makefile's lint target
 
 
 def ruff_pin() -> str:
