@@ -9,7 +9,7 @@ chapter) and is checked against ptutor's `AdapterConfig` on the same inputs: the
 parameters (tests/test_copyable.py). It needs torch only. Copy it into your project:
 
     from adapters import add_adapters
-    add_adapters(model, ["o_proj", "down_proj"], bottleneck=64)                          # Llama, Qwen2, GLM
+    add_adapters(model, ["o_proj", "down_proj"], bottleneck=64)                           # Llama, Qwen2, GLM
     add_adapters(model, ["attention.output.dense", r"(.*\.)?layer\.\d+\.output\.dense"],  # BERT
                  train_also=["classifier"])
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)

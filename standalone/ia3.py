@@ -8,9 +8,9 @@ the chapter) and is checked against ptutor's `IA3Config` on the same inputs: the
 parameters (tests/test_copyable.py). It needs torch only. Copy it into your project:
 
     from ia3 import add_ia3
-    add_ia3(model, ["k_proj", "v_proj"], feedforward=["down_proj"])                    # Llama, Qwen2, GLM
+    add_ia3(model, ["k_proj", "v_proj"], feedforward=["down_proj"])                      # Llama, Qwen2, GLM
     add_ia3(model, ["key", "value"], feedforward=[r"(.*\.)?layer\.\d+\.output\.dense"],  # BERT: the feed-forward
-            train_also=["classifier"])                                                    # output, not attention's
+            train_also=["classifier"])                                                   # output, not attention's
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
 
 nn.Linear layers only (GPT-2's Conv1D projections are not wrapped).
