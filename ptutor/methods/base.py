@@ -143,7 +143,12 @@ class MergeableLayer(InjectedLayer):
 
     @torch.no_grad()
     def set_merged(self, merged: bool) -> None:
-        """Add the change into the wrapped weight (`merged=True`) or subtract what was added (`merged=False`)."""
+        """Add the change into the wrapped weight (`merged=True`) or subtract what was added (`merged=False`).
+        `Method.merge()`/`unmerge()` call it for every layer, after checking them all."""
+        if merged == self.merged:
+            raise RuntimeError(f"this {type(self).__name__} is {'already' if merged else 'not'} merged")
+        if merged and self.merge_refusal():
+            raise RuntimeError(self.merge_refusal())
         weight, bias = weight_out_in(self.base_layer), self.base_layer.bias
         if merged:
             delta_bias = self.delta_bias()
