@@ -15,7 +15,7 @@ from ptutor import checkpoint
 from ptutor.arch import task_head_name
 from ptutor.backbones import load_backbone
 from ptutor.data import NER_LABELS, batches, read_jsonl
-from ptutor.experiments import run
+from ptutor.experiments import RunConfig, run
 from ptutor.methods import METHODS, inject
 from ptutor.tasks import GenTask, NerTask
 from ptutor.train import TrainConfig, fit, make_optimizer
@@ -241,8 +241,8 @@ def test_the_runner_runs_every_method_on_both_tasks(method, task, tmp_path):
     else:
         data = read_jsonl(D2T)[:24]
         model = "tiny-llama"
-    outcome = run(task, method, model, data, data[:6], dev=data[:4], steps=2, save=str(tmp_path / "ckpt"),
-                  **SMALL.get(method, {}))
+    outcome = run(RunConfig.of(task, method, model, data, data[:6], dev=data[:4], steps=2, **SMALL.get(method, {})),
+                  save=str(tmp_path / "ckpt"))
     assert outcome.model is None and outcome.history.steps == 2  # one RunResult; a model only when asked for
     result = outcome.record
     assert result["steps"] == 2 and result["method"] == method and result["task"] == task

@@ -166,12 +166,12 @@ def test_minilm_on_wnut17_trains_on_cuda_through_the_runner():
     from pathlib import Path
 
     from ptutor.data import read_conll
-    from ptutor.experiments import run
+    from ptutor.experiments import RunConfig, run
 
     _offline_backbone("minilm")
     data = Path(__file__).resolve().parents[1] / "data" / "wnut17"
     train, dev = read_conll(data / "train.conll", labels=None)[:512], read_conll(data / "dev.conll", labels=None)[:128]
-    row = run("ner", "pt2", "minilm", train, dev, steps=40, lr=3e-2, device="cuda")
+    row = run(RunConfig.of("ner", "pt2", "minilm", train, dev, steps=40, lr=3e-2, device="cuda"))
     assert row["device"].startswith("cuda") and row["steps"] == 40
     assert row["peak_mb"] > 0 and 0 <= row["f1"] <= 1
 

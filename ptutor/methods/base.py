@@ -60,6 +60,11 @@ class MethodConfig:
         """The learning rate to use for `task` (e.g. "ner", "gen") when the caller gives none."""
         return cls.task_lrs.get(task, cls.default_lr)
 
+    def trains_new_head(self) -> bool:
+        """Does the method train a classification model's new task head beside weights of its own? Then a run gives
+        the head the task's head rate (ptutor.experiments.resolve). The `train_head` flag says so by default."""
+        return bool(getattr(self, "train_head", False))
+
     def to_dict(self) -> dict:
         return {"method": self.method, **dataclasses.asdict(self)}
 
