@@ -400,8 +400,8 @@ def field_parser(cls, name: str, default):
             return s.lower() in ("true", "1", "yes")
         return parse_bool
     kind = kind if kind in (int, float, str) else str
-    if kind in (int, float) and name not in ("seed", "weight_decay", "warmup"):
-        return _positive(kind)  # a count, a rate or a time: zero or less is a mistake
+    if kind in (int, float) and not (name.endswith("seed") or name == "warmup" or default == 0):
+        return _positive(kind)  # a count, a rate, a time or a size: zero or less is a mistake
     return kind
 
 
