@@ -90,6 +90,10 @@ class RunConfig:
                                          "of the method's own initialisation")
 
     def __post_init__(self):
+        if self.device is not None:
+            self.device = str(self.device)  # a torch.device, from a notebook, is stored by its name
+        if isinstance(self.dtype, torch.dtype):
+            self.dtype = str(self.dtype).removeprefix("torch.")
         get_task(self.task)  # an unknown task is an error that lists the known ones
         method_config(self.method, self.options)  # an unknown method or a foreign option is an error now
         if self.model is not None and not self.model.startswith("hub:") and self.model not in PRESETS:
