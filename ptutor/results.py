@@ -353,8 +353,8 @@ def plot_curves(runs: dict[str, list[dict]], x: str = "step", y: str | None = No
 def benchmark_table(runs: dict[str, list[dict]], baseline: str = "ft", titles: dict[str, str] | None = None,
                     cost: bool = True) -> str:
     """Markdown: one row per method (its runs at its picked rate): rate, seeds, mean steps, dev and test score over
-    seeds, the test score relative to `baseline`, and with `cost` the step time and peak memory (leave it off when
-    the runs were made on different machines, as in a step-matched log)."""
+    seeds, the test score relative to `baseline` with its 95 % interval (`ratio_text`), and with `cost` the step time
+    and peak memory (leave it off when the runs were made on different machines, as in a step-matched log)."""
     titles = titles or {}
     metric = next(iter(runs.values()))[0]["metric"]
     base = runs.get(baseline)
@@ -370,7 +370,7 @@ def benchmark_table(runs: dict[str, list[dict]], baseline: str = "ft", titles: d
             line += f" {mean([r['step_seconds'] for r in rs]):.3f} | {mean([r['peak_mb'] for r in rs]):,.0f} |"
         line += f" {score_cell(dev, metric) if dev else '-'} | {score_cell(test, metric)} |"
         if base:
-            line += f" {mean(test) / mean([r['primary'] for r in base]):.2f} |"
+            line += f" {'1' if rs is base else ratio_text(test, [r['primary'] for r in base])} |"
             if cost:
                 step = mean([r["step_seconds"] for r in rs]) / mean([r["step_seconds"] for r in base])
                 line += f" {step:.2f} |"

@@ -119,12 +119,12 @@ def test_benchmark_table_relates_every_method_to_the_baseline():
             "pt2": [r("pt2", 0, 0.39, 200, 0.5), r("pt2", 1, 0.39, 200, 0.5)]}
     table = benchmark_table(runs, titles={"ft": "full fine-tuning"})
     assert "test / full fine-tuning" in table
-    assert table.splitlines()[-1].endswith("| 0.390 ± 0.000 (2) | 0.95 | 0.50 |")
+    assert table.splitlines()[-1].endswith("| 0.390 ± 0.000 (2) | 0.95× [0.73, 1.38] | 0.50 |")
     # runs made on several machines (a step-matched log): no cost columns, the same scores and ratio
     lean = benchmark_table(runs, cost=False).splitlines()
     assert "s/step" not in lean[0] and "peak MB" not in lean[0]
     assert all(line.count("|") == lean[0].count("|") for line in lean)  # every row as wide as the header
-    assert lean[-1].endswith("| 200 | 0.380 ± 0.000 (2) | 0.390 ± 0.000 (2) | 0.95 |")
+    assert lean[-1].endswith("| 200 | 0.380 ± 0.000 (2) | 0.390 ± 0.000 (2) | 0.95× [0.73, 1.38] |")
 
 
 def test_best_setting_picks_among_recipes_on_dev_and_keeps_all_its_seeds():
