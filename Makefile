@@ -46,12 +46,18 @@ test: $(READY)
 unit: $(READY)
 	$(BIN)/python -m pytest tests -v -rs
 
-# on a machine with a CUDA GPU: every GPU path (cuda, mixed precision, bitsandbytes 4-bit, prefix generation with
-# the cache, the offline backbones, a one-GPU `accelerate launch` shoot-out); the log is kept for the record
+# on a machine with a CUDA GPU: every GPU path (tests/test_gpu.py: cuda, mixed precision, bitsandbytes 4-bit, prefix
+# generation with the cache, the offline backbones, a one-GPU `accelerate launch` shoot-out), then every chapter's
+# GPU cell in stand-in mode (ptutor.book.gpu_cells: the offline backbones stand in for the hub models and the book's
+# local copies for the hub's data, a few minutes in all, stopped at 10): one results log per cell in data/results/gpu/
+# (the runner's records, each naming its device), and the whole output in data/results/gpu/gpu_check.log. Without a
+# GPU the tests skip and the cells run on tiny models, their logs in runs/gpu-cells-cpu/ (a CPU log is no GPU log).
 gpu-check: $(READY)
 	mkdir -p data/results/gpu
-	$(BIN)/python -m pytest tests/test_gpu.py -v -rs > data/results/gpu/gpu_check.log 2>&1; status=$$?; \
-	cat data/results/gpu/gpu_check.log; exit $$status
+	{ $(BIN)/python -m pytest tests/test_gpu.py -v -rs; tests=$$?; \
+	  timeout 600 $(BIN)/python -m ptutor.book.gpu_cells; cells=$$?; \
+	  echo "tests/test_gpu.py exit $$tests, GPU cells exit $$cells"; [ $$tests -eq 0 ] && [ $$cells -eq 0 ]; \
+	} > data/results/gpu/gpu_check.log 2>&1; status=$$?; cat data/results/gpu/gpu_check.log; exit $$status
 
 lint: $(READY)
 	$(BIN)/ruff check ptutor tests book data standalone

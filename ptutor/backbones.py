@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import tempfile
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -334,6 +335,11 @@ def load_backbone(name: str, task: str = "base", *, labels: list[str] | None = N
             if key in kwargs:
                 setattr(config, key, kwargs.pop(key))
         model = cls.from_config(config, dtype=dtype)
+        if kwargs:  # from_pretrained options (quantization_config, device_map, ...): load the random weights through it
+            with tempfile.TemporaryDirectory() as folder:
+                model.save_pretrained(folder)
+                with _quiet_loading():
+                    model = cls.from_pretrained(folder, dtype=dtype, **kwargs)
     else:
         where = preset.hub_id if preset.source == "hub" else model_dir(name, root)
         if preset.source != "hub":

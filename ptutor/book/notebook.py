@@ -68,10 +68,19 @@ def gpu_cell(fn, *args, what: str = "", **kwargs):
     Without CUDA, or when the hub cannot be reached (download errors are OSError,
     ConnectionError or TimeoutError; load_backbone turns them into ArtifactError), print why it
     is skipped and return None. Any other error is a bug and is raised, not hidden behind
-    "no network".
+    "no network". In stand-in mode (`PTUTOR_STANDIN=1`, ptutor.book.standin) it never skips: the cell runs
+    with stand-ins for the hub models and data (on a CPU under bf16 autocast, as CUDA training would) and every
+    error is raised.
     """
     from ..backbones import ArtifactError
+    from . import standin
 
+    if standin.active():
+        print(f"Stand-in mode ({standin.describe()}). {what}".rstrip())
+        if standin.on_cpu():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return fn(*args, **kwargs)
+        return fn(*args, **kwargs)
     if not torch.cuda.is_available():
         print(f"Skipped: no CUDA GPU here. {what}".rstrip() + " On Colab: Runtime > Change runtime type > GPU.")
         return None
