@@ -11,10 +11,12 @@ import torch
 
 from ..measure import versions
 from ..train import pick_device, seed_everything
+from .figures import label_inline_figures
 
 
 def setup(seed: int = 0, *, threads: int | None = None) -> torch.device:
-    """Seed everything, quiet library chatter, print versions and the device; return the device."""
+    """Seed everything, quiet library chatter, print versions and the device; return the device. In a notebook,
+    figures then carry the size of their smallest text (ptutor.book.figures), which the book's test checks."""
     from transformers.utils import logging
 
     logging.set_verbosity_error()
@@ -26,10 +28,46 @@ def setup(seed: int = 0, *, threads: int | None = None) -> torch.device:
         torch.set_num_threads(threads)
     seed_everything(seed)
     device = pick_device()
+    note = _import_bitsandbytes()
+    label_inline_figures()
     print(" | ".join(f"{k} {v}" for k, v in versions().items()))
     print(f"device: {device}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else "")
           + f", torch threads: {torch.get_num_threads()}")
+    if note:
+        print(note)
     return device
+
+
+# What bitsandbytes logs when it is imported on a CPU with AVX-512 BF16 and the optional `kernels` package (which
+# fetches a fused 4-bit kernel from the Hugging Face hub) is missing; it then uses its own CPU kernel.
+BNB_KERNEL_MESSAGE = "Failed to load CPU gemm_4bit_forward from kernels-community"
+
+
+def _import_bitsandbytes() -> str | None:
+    """Import bitsandbytes now (peft imports it anyway) and turn its one known import-time message into a line
+    that says why it is harmless; any other message passes through. None if there was nothing to say."""
+    import logging
+
+    caught = []
+
+    def known_message(record):
+        if record.getMessage().startswith(BNB_KERNEL_MESSAGE):
+            caught.append(record)
+            return False
+        return True
+
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    logger.addFilter(known_message)
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        return None
+    finally:
+        logger.removeFilter(known_message)
+    if not caught:
+        return None
+    return ("bitsandbytes: its optional fused 4-bit CPU kernel (the `kernels` package, fetched from the Hugging Face "
+            "hub) is not installed, so 4-bit layers use its built-in CPU kernel: same results, no action needed")
 
 
 def source_of(obj) -> str:
