@@ -7,6 +7,10 @@
    opened in headless Chromium with require.js and @jupyter-widgets/html-manager fetched from npm
    (the versions the page pins, integrity-checked), draws those widgets. Screenshots go to
    _build/screenshots/. Skips, saying what to install, when chromium or npm is missing.
+4. Every page of the offline build (`make book-offline`: its scripts vendored from npm), served as a reader
+   serves it and opened in one Chromium session at a laptop's window size (tests/browser/pagecheck.py):
+   no console error or failed request, no table cut off at the text column, figure text of at least 9 px,
+   and code and commands that read exactly as their source.
 """
 from __future__ import annotations
 
@@ -46,6 +50,7 @@ def _load(name: str, path: Path):
 
 
 widgetcheck = _load("ptutor_book_widgetcheck", ROOT / "tests" / "browser" / "widgetcheck.py")
+pagecheck = _load("ptutor_book_pagecheck", ROOT / "tests" / "browser" / "pagecheck.py")
 tocgen = _load("ptutor_book_toc", ROOT / "book" / "toc.py")
 
 
@@ -332,21 +337,35 @@ def test_offline_reader_sees_a_note_where_widgets_could_not_load(book, browser_t
         f"{page} offline: {notes} 'could not be drawn' notes for {len(nb.view_ids)} widget outputs")
 
 
-def test_offline_build_typesets_math_and_runs_widgets_with_no_network(book, browser_tools, tmp_path):
+@pytest.fixture(scope="module")
+def offline_book(book, browser_tools, tmp_path_factory):
+    """A copy of the build with its CDN scripts vendored by book/offline_assets.py, as `make book-offline` makes
+    it; returns (html folder, offline_assets' report). The vendored packages are kept in NPM_CACHE/vendor, so
+    later runs copy them instead of installing them again."""
+    _, npm = browser_tools
+    html, _, _ = book
+    offline = tmp_path_factory.mktemp("offline") / "html"
+    shutil.copytree(html, offline)
+    kept = NPM_CACHE / "vendor"
+    if kept.is_dir():
+        shutil.copytree(kept, offline / "_static" / "vendor")
+    try:
+        report = _load("offline_assets", ROOT / "book" / "offline_assets.py").make_offline(offline, npm=npm)
+    except RuntimeError as e:
+        skip_if_offline(e)
+        raise
+    shutil.copytree(offline / "_static" / "vendor", kept, dirs_exist_ok=True)
+    return offline, report
+
+
+def test_offline_build_typesets_math_and_runs_widgets_with_no_network(offline_book, browser_tools):
     """book/offline_assets.py vendors the CDN scripts into a copy of the build; with every host but
     the local server unresolvable, its math is typeset and its chooser widget follows its menus."""
     exe, npm = browser_tools
     node = shutil.which("node")
     if node is None:
         pytest.skip("offline check skipped: no node. Install Node.js: apt-get install -y nodejs npm")
-    html, _, _ = book
-    offline = tmp_path / "html"
-    shutil.copytree(html, offline)
-    try:
-        report = _load("offline_assets", ROOT / "book" / "offline_assets.py").make_offline(offline, npm=npm)
-    except RuntimeError as e:
-        skip_if_offline(e)
-        raise
+    offline, report = offline_book
     assert any(p.startswith("mathjax@") for p in report["packages"]), report
     modules = npm_or_skip([widgetcheck.PUPPETEER], npm)
     math = widgetcheck.drive_page(exe, offline, "book/notation.html", modules, [],
@@ -362,6 +381,63 @@ def test_offline_build_typesets_math_and_runs_widgets_with_no_network(book, brow
             got = widgetcheck.drive_page(exe, offline, page, modules, [], job, node=node)
             assert got["initial"][index] == initial and [s["texts"][index] for s in got["steps"]] == expected, (
                 f"{page} offline: the chooser does not follow its menus")
+
+
+# ----------------------------------------------------------------------------- every page, as a reader sees it
+@pytest.fixture(scope="module")
+def page_report(offline_book, browser_tools):
+    """pages.mjs's report on every page of the offline build (one Chromium session for all of them)."""
+    exe, npm = browser_tools
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("page check skipped: no node. Install Node.js: apt-get install -y nodejs npm")
+    offline, _ = offline_book
+    modules = npm_or_skip([widgetcheck.PUPPETEER], npm)
+    start = time.perf_counter()
+    report = pagecheck.visit_pages(exe, offline, modules, pagecheck.pages_of(offline), node=node)
+    print(f"{len(report['pages'])} pages visited in {time.perf_counter() - start:.1f} s")
+    return offline, report
+
+
+def _listing(problems: list[str], limit: int = 40) -> str:
+    more = f"\n... and {len(problems) - limit} more" if len(problems) > limit else ""
+    return "\n- " + "\n- ".join(problems[:limit]) + more
+
+
+def test_every_page_of_the_book_was_visited(page_report):
+    html, report = page_report
+    visited = {p["page"] for p in report["pages"]}
+    assert {f"{f}.html" for f in toc_files()} <= visited, "pages in _toc.yml that the page check did not open"
+    assert all(p["text"].strip() for p in report["pages"]), "a page showed no text"
+
+
+def test_pages_load_without_console_errors_or_failed_requests(page_report):
+    """A reader's console stays clean: no error (a theme script's complaint, a missing file), no script error,
+    no request that fails (fonts or front ends asked for where none exist, /favicon.ico)."""
+    _, report = page_report
+    problems = pagecheck.console_problems(report)
+    assert not problems, "what the browser reported:" + _listing(problems)
+
+
+def test_wide_tables_scroll_inside_the_column_with_a_scrollbar_always_drawn(page_report):
+    _, report = page_report
+    problems = pagecheck.table_problems(report)
+    assert not problems, f"tables at a {pagecheck.WIDTH} px window:" + _listing(problems)
+
+
+def test_figure_text_is_at_least_9_px_on_the_page(page_report):
+    """Figures are PNGs that the page scales to its column; their smallest text, as shown, is at least 9 px."""
+    html, report = page_report
+    problems = pagecheck.figure_problems(report, html)
+    assert not problems, f"figures at a {pagecheck.WIDTH} px window:" + _listing(problems)
+
+
+def test_code_and_commands_read_as_their_source(page_report):
+    """Every code line and inline code span on a page is in its source, and no dash or quote was made
+    typographic on the way (a copied command must run)."""
+    _, report = page_report
+    problems = pagecheck.code_problems(report, ROOT)
+    assert not problems, "text that differs from its source:" + _listing(problems)
 
 
 def test_the_api_page_documents_the_public_api_without_warnings(book):
