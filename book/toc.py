@@ -24,10 +24,9 @@ PARTS = [
     ("Low-rank adaptation", 5, 6),
     ("Comparison", 7, 99),
 ]
-# Pages after a part's chapters: the protocol every comparison follows, and the results page and the method cards,
-# which the build writes from the logs and the registry (book/_ext), so they are listed whether or not they exist yet.
+# Pages after a part's chapters: the protocol every comparison follows, the results at a glance and the method cards
+# (the build fills the last two from the logs and the registry: book/_ext).
 PART_PAGES = {"Getting started": ["book/protocol.md"], "Comparison": ["book/results.md", "book/cards.md"]}
-GENERATED = {"book/results.md"}
 # Appendix pages, in order; the ones whose file is missing are left out.
 APPENDIX = ["book/notation.md", "book/orchestration.md", "book/api.md", "book/bibliography.md"]
 
@@ -54,7 +53,7 @@ def render(root: Path = ROOT) -> str:
         if not members:
             continue
         lines += [f"  - caption: {caption}", "    chapters:"]
-        members += [p for p in PART_PAGES.get(caption, []) if p in GENERATED or (root / p).exists()]
+        members += [p for p in PART_PAGES.get(caption, []) if (root / p).exists()]
         lines += [f"      - file: {Path(c).with_suffix('').as_posix()}" for c in members]
     appendix = [a for a in APPENDIX if (root / a).exists()]
     if appendix:

@@ -113,6 +113,8 @@ class RunConfig:
                 options[name] = value
             else:
                 parts[owner][name] = value
+        if parts[TrainConfig].get("minutes") is not None and "steps" not in parts[TrainConfig]:
+            parts[TrainConfig]["steps"] = None  # a time budget alone: no step cap (the 100-step default is for neither)
         train_fields = {**dataclasses.asdict(_run_train_defaults()), **parts[TrainConfig]}
         return cls(task, method, DataConfig(**parts[DataConfig]), model=model, options=options,
                    train=TrainConfig(**train_fields), **parts[cls])
@@ -455,8 +457,10 @@ def add_run_flags(p: argparse.ArgumentParser, method: str | None) -> None:
             p.add_argument(flag, dest=f.name, action="append", type=_pairs, default=None, metavar="NAME=FILE",
                            help=meta["help"])
             continue
-        kwargs = dict(dest=f.name, default=default, help=meta.get("help", "") + (
-            f" (default {default})" if default not in (None, {}) else ""), required=meta.get("required", False))
+        note = f" (default {default}" + (", unless --minutes is given" if f.name == "steps" else "") + ")"
+        kwargs = dict(dest=f.name, default=None if f.name == "steps" else default,
+                      help=meta.get("help", "") + (note if default not in (None, {}) else ""),
+                      required=meta.get("required", False))
         if "choices" in meta:
             kwargs["choices"] = meta["choices"]
         p.add_argument(flag, type=field_parser(cls, f.name, default), **kwargs)
@@ -475,6 +479,8 @@ def config_from_args(task: str, args: argparse.Namespace) -> RunConfig:
     """The RunConfig a parsed command line describes."""
     values = {f.name: getattr(args, f.name) for _, f, _ in run_fields()}
     values["also_test"] = dict(values["also_test"] or [])
+    if values["steps"] is None:
+        del values["steps"]  # RunConfig.of: the default step budget, or none under a time budget
     options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
     return RunConfig.of(task, args.method, **values, **options)
 

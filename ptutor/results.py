@@ -202,7 +202,8 @@ def results_table(rows: list[dict], baseline: str = "ft", extra: tuple[str, ...]
         for k in extra:
             line += f" {_number(g['extra'].get(k), '.0%' if k == 'mentions_all' else '.1f')} |"
         if best:
-            line += f" {g['score'] / best['score']:.2f} | {g['step_seconds'] / best['step_seconds']:.2f} |"
+            ratio = f"{g['score'] / best['score']:.2f}" if best["score"] else "-"  # a baseline at zero: no ratio
+            line += f" {ratio} | {g['step_seconds'] / best['step_seconds']:.2f} |"
         lines.append(line)
     return "\n".join(lines)
 

@@ -216,7 +216,8 @@ def plot(data: dict[str, dict[str, list[dict]]], path: str | Path, root: str | P
 
 
 def page(root: str | Path = ".", figure: str = "results_quality_cost.svg") -> str:
-    """The results page as MyST markdown; writes the figure next to where the page will be (`root/book/figure`)."""
+    """The body of the results page as MyST markdown (book/results.md holds its title and introduction); writes the
+    figure next to the page (`root/book/figure`)."""
     data = load(root)
     seeds = {n: sorted({len(v) for v in runs.values()}) for n, runs in data.items()}
     plot(data, Path(root) / "book" / figure, root)
@@ -227,14 +228,7 @@ Quality against cost: each point one method at its pick (error bars: s.d. over s
 ```""" if data else "(No protocol log yet: the figure appears when one exists.)"
     notes = "\n".join(f"- **{b.name}**: {b.note} (`{b.log}`; seeds per method: "
                       f"{', '.join(map(str, seeds.get(b.name, []))) or 'none yet'})" for b in BENCHMARKS)
-    return f"""# Results at a glance
-
-Every method the book measures on its real data, under one protocol ({{doc}}`protocol`): each method at the
-rate its dev sweep picked, a new tagging head at the task's head rate, for its time-equivalent step budget (the
-steps it makes in 3 or 10 minutes on the reference CPU). This page is written from the logs in `data/results/`
-each time the book is built, so it shows what the logs hold, nothing typed by hand.
-
-{notes}
+    return f"""{notes}
 
 ## Quality
 
