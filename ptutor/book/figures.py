@@ -49,26 +49,39 @@ def label_inline_figures() -> bool:
     return True
 
 
-def text_size_of_png(data: bytes) -> float | None:
-    """The TEXT_KEY entry of a PNG file's bytes, or None if it has none."""
+def save_png(fig, path, **kwargs) -> None:
+    """`fig.savefig(path)` as a PNG that carries its smallest text size (for figures a page shows from a file)."""
+    px = smallest_text_px(fig)
+    fig.savefig(path, format="png", metadata={TEXT_KEY: f"{px:.2f}"} if px else None, **kwargs)
+
+
+def png_text(data: bytes) -> dict[str, str]:
+    """The text entries (tEXt, zTXt, iTXt) of a PNG file's bytes: matplotlib writes "Software", figures
+    labelled here TEXT_KEY."""
     import struct
     import zlib
 
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG file")
-    pos = 8
+    found, pos = {}, 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         body = data[pos + 8:pos + 8 + length]
         if kind in (b"tEXt", b"zTXt", b"iTXt"):
             key, _, rest = body.partition(b"\0")
-            if key.decode("latin-1") == TEXT_KEY:
-                if kind == b"zTXt":
-                    rest = zlib.decompress(rest[1:])
-                elif kind == b"iTXt":
-                    rest = rest[2:].split(b"\0", 2)[2]
-                return float(rest.decode("latin-1"))
+            if kind == b"zTXt":
+                rest = zlib.decompress(rest[1:])
+            elif kind == b"iTXt":
+                flag, rest = rest[0], rest[2:].split(b"\0", 2)[2]
+                rest = zlib.decompress(rest) if flag else rest
+            found[key.decode("latin-1")] = rest.decode("latin-1" if kind != b"iTXt" else "utf-8")
         if kind == b"IEND":
             break
         pos += 12 + length
-    return None
+    return found
+
+
+def text_size_of_png(data: bytes) -> float | None:
+    """The TEXT_KEY entry of a PNG file's bytes, or None if it has none."""
+    value = png_text(data).get(TEXT_KEY)
+    return float(value) if value is not None else None

@@ -4,18 +4,20 @@
 from a plain local server, as `python -m http.server -d _build/html` does, and has pages.mjs (puppeteer-core)
 open every page at a desktop window size. The checks turn its report into problems:
 
-- `console_problems`: a console error, an uncaught script error, or a request that failed, got HTTP >= 400 or
-  never finished.
+- `console_problems`: a console error, an uncaught script error, a request that failed, got HTTP >= 400 or
+  never finished, or a widget output that was never drawn.
 - `table_problems`: a table wider than the text column, or reaching past it, that is not inside a box that
   scrolls it within the column and always draws its scrollbar (overlay scrollbars, as on macOS and phones,
   stay hidden until one scrolls: a cut-off table then looks like one whose right-hand columns are empty).
 - `figure_problems`: figure text under `MIN_TEXT_PX` CSS pixels. A figure is a PNG, so its text cannot be
   measured on the page; instead each figure carries the size of its smallest text in its own pixels (a PNG
-  entry written when the chapter ran, ptutor.book.figures), and the page shows it scaled by displayed width
-  over natural width. A figure without that entry is a problem too (its chapter was run without setup()).
+  entry written when the chapter ran or the page was built, ptutor.book.figures), and the page shows it scaled
+  by displayed width over natural width. A figure without that entry is a problem too: a cell output (its
+  chapter ran without setup()) or any other PNG that matplotlib wrote (save it with figures.save_png).
 - `code_problems`: text that does not read as its source: every line of a code block (`<pre>`) and every
   inline code span must occur in the page's source (the notebook's cells, outputs and widget state; a
-  Markdown page's text; the ptutor sources for the API page), so a typographic quote or dash, or whitespace
+  Markdown page's text as Sphinx reads it, after the book's source-read hooks have written in what pages get at
+  build time; the ptutor sources for the API page), so a typographic quote or dash, or whitespace
   collapsed, shows up as a line that exists nowhere; and every word of the page with a typographic dash or
   quote must have it in the source too (a command in a docstring that reStructuredText did not read as code
   printed `--method` as "–method"). Text drawn by widgets' scripts is left to their tests.
@@ -99,6 +101,8 @@ def console_problems(report: dict) -> list[str]:
         problems += [f"{p['page']}: script error: {e}" for e in p["errors"]]
         problems += [f"{p['page']}: request failed ({f['why']}): {f['url']}" for f in p["failed"]]
         problems += [f"{p['page']}: request still loading after 30 s: {url}" for url in p.get("stalled", [])]
+        if p.get("undrawn"):
+            problems.append(f"{p['page']}: {p['undrawn']} widget output(s) not drawn after 30 s")
     return problems
 
 
@@ -118,28 +122,28 @@ def table_problems(report: dict) -> list[str]:
     return problems
 
 
-def png_text_px(png: Path) -> float | None:
-    from ptutor.book.figures import text_size_of_png
-
-    return text_size_of_png(png.read_bytes())
-
-
 def figure_problems(report: dict, html_root: Path, min_px: float = MIN_TEXT_PX) -> list[str]:
+    from ptutor.book.figures import TEXT_KEY, png_text
+
     problems = []
     for p in report["pages"]:
         for img in p["images"]:
-            if not img["output"]:
-                continue  # only cell outputs are figures drawn by the chapters
             name = Path(unquote(urlparse(img["src"]).path)).name
             path = html_root / unquote(urlparse(img["src"]).path).lstrip("/")
             if not img["complete"] or not img["natural"] or not path.is_file():
-                problems.append(f"{p['page']}: figure {name} did not load")
+                if img["output"]:
+                    problems.append(f"{p['page']}: figure {name} did not load")
                 continue
-            px = png_text_px(path) if path.suffix == ".png" else None
-            if px is None:
-                problems.append(f"{p['page']}: figure {name} does not say how small its text is (no "
-                                "'ptutor:min-text-px' entry): re-execute the chapter (its setup() cell labels figures)")
-                continue
+            text = png_text(path.read_bytes()) if path.suffix == ".png" else {}
+            if TEXT_KEY not in text:
+                if img["output"]:
+                    problems.append(f"{p['page']}: figure {name} does not say how small its text is (no '{TEXT_KEY}' "
+                                    "entry): re-execute the chapter (its setup() cell labels figures)")
+                elif text.get("Software", "").startswith("Matplotlib"):
+                    problems.append(f"{p['page']}: figure {name}, drawn by matplotlib, does not say how small its text "
+                                    f"is (no '{TEXT_KEY}' entry): save it with ptutor.book.figures.save_png")
+                continue  # a picture that is not a figure (a logo, an icon)
+            px = float(text[TEXT_KEY])
             on_page = px * img["shown"] / img["natural"]
             if on_page < min_px:
                 problems.append(f"{p['page']}: figure {name}: smallest text {on_page:.1f} px on the page "
@@ -162,6 +166,46 @@ def _strings(node, out: list[str]) -> None:
                 _strings(value, out)
 
 
+class _HookApp:
+    """Enough of a Sphinx application for the book's local extensions to register their handlers on."""
+
+    def __init__(self, srcdir: Path):
+        self.srcdir, self.handlers = str(srcdir), []
+
+    def connect(self, event, handler, *args, **kwargs):
+        self.handlers.append((event, handler))
+
+    def __getattr__(self, name):  # add_js_file, add_config_value, ...: nothing to do here
+        return lambda *args, **kwargs: None
+
+
+@functools.cache
+def _source_read_hooks(repo: Path) -> tuple:
+    """The source-read handlers of the local extensions _config.yml names (those that write pages at build time)."""
+    import importlib.util
+
+    import yaml
+
+    config = yaml.safe_load((repo / "_config.yml").read_text(encoding="utf-8"))
+    app = _HookApp(repo)
+    for name, folder in (config.get("sphinx", {}).get("local_extensions") or {}).items():
+        spec = importlib.util.spec_from_file_location(f"ptutor_book_ext_{name}", repo / folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.setup(app)
+    return app, tuple(handler for event, handler in app.handlers if event == "source-read")
+
+
+def read_as_sphinx(path: Path, repo: Path) -> str:
+    """A Markdown page's text as Sphinx reads it: the file after the book's source-read handlers ran on it."""
+    app, hooks = _source_read_hooks(repo)
+    source = [path.read_text(encoding="utf-8")]
+    docname = path.relative_to(repo).with_suffix("").as_posix()
+    for hook in hooks:
+        hook(app, docname, source)
+    return source[0]
+
+
 def page_source(page: str, repo: Path) -> str:
     """The text a page is made from: a notebook's every string (cells, outputs, widget state), a Markdown page's
     text, and for pages generated from code (the API page, indices) the package's sources too."""
@@ -171,7 +215,7 @@ def page_source(page: str, repo: Path) -> str:
         _strings(json.loads(stem.with_suffix(".ipynb").read_text(encoding="utf-8")), parts)
     else:
         if stem.with_suffix(".md").is_file():
-            parts.append(stem.with_suffix(".md").read_text(encoding="utf-8"))
+            parts.append(read_as_sphinx(stem.with_suffix(".md"), repo))
         modules = sorted((repo / "ptutor").rglob("*.py"))
         parts += [p.read_text(encoding="utf-8") for p in modules]
         parts += [".".join(p.relative_to(repo).with_suffix("").parts) for p in modules]  # the module index

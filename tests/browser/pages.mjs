@@ -4,7 +4,7 @@
 //
 // Usage: node pages.mjs < job.json > report.json, with job =
 //   {chromium, modules, base, pages: ["book/intro.html", ...], width, height, timeout_ms}
-// report = {pages: [{page, landed, console: [{type, text, url}], errors: [..], failed: [{url, why}], stalled: [..],
+// report = {pages: [{page, landed, console: [{type, text, url}], errors: [..], failed: [{url, why}], stalled: [..], undrawn,
 //           column: {left, right, width}, tables: [..], images: [..], pre: [..], code: [..], text}]}
 import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -62,6 +62,15 @@ function measure() {
   return { column: { left, right, width: right - left }, tables, images, pre, code, text: article.innerText };
 }
 
+// Runs in the page: how many widget outputs html-manager has not drawn yet (it puts a .widget-subarea with
+// content just before each view's script tag).
+function undrawn() {
+  return [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')].filter((v) => {
+    const area = v.previousElementSibling;
+    return !(area && area.classList.contains("widget-subarea") && area.childElementCount > 0);
+  }).length;
+}
+
 const report = { pages: [] };
 let exitCode = 0;
 try {
@@ -108,8 +117,15 @@ try {
     const start = Date.now();
     await page.goto(job.base + path, { waitUntil: "load" });
     seen.load_ms = Date.now() - start;
-    // widgets and MathJax load after "load": wait until the network has been quiet for a moment
+    // widgets and MathJax load after "load": wait until the network has been quiet for a moment, until every
+    // widget output is drawn (html-manager puts a .widget-subarea with content before its view tag), and quiet again
     seen.stalled = await quiet(300);
+    seen.undrawn = await page.evaluate(undrawn).catch(() => 0);
+    if (seen.undrawn) {
+      await page.waitForFunction(`(${undrawn})() === 0`, { timeout, polling: 100 }).catch(() => {});
+      seen.undrawn = await page.evaluate(undrawn);
+    }
+    seen.stalled.push(...await quiet(300));
     try {
       Object.assign(seen, await page.evaluate(measure));
     } catch (err) {  // a page that redirects (index.html) may still be navigating: measure where it lands
