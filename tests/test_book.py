@@ -346,15 +346,18 @@ def offline_book(book, browser_tools, tmp_path_factory):
     html, _, _ = book
     offline = tmp_path_factory.mktemp("offline") / "html"
     shutil.copytree(html, offline)
-    kept = NPM_CACHE / "vendor"
-    if kept.is_dir():
-        shutil.copytree(kept, offline / "_static" / "vendor")
+    vendor, kept = offline / "_static" / "vendor", NPM_CACHE / "vendor"  # the theme has a vendor/ folder of its own
+    for package in (kept.glob("*@*") if kept.is_dir() else []):
+        for folder in [package, *package.glob("*@*")]:  # name@version, or @scope/name@version
+            if "@" in folder.name[1:] and not (vendor / folder.relative_to(kept)).exists():
+                shutil.copytree(folder, vendor / folder.relative_to(kept))
     try:
         report = _load("offline_assets", ROOT / "book" / "offline_assets.py").make_offline(offline, npm=npm)
     except RuntimeError as e:
         skip_if_offline(e)
         raise
-    shutil.copytree(offline / "_static" / "vendor", kept, dirs_exist_ok=True)
+    for package in report["packages"]:  # what offline_assets.py installed: kept for the next run
+        shutil.copytree(vendor / package, kept / package, dirs_exist_ok=True)
     return offline, report
 
 
