@@ -92,9 +92,8 @@ def quantize_absmax_8bit(values: torch.Tensor, blocksize: int = 256) -> tuple[to
 
 def dequantize_absmax_8bit(codes: torch.Tensor, scale: torch.Tensor, mean: float, blocksize: int = 256) -> torch.Tensor:
     """Undo `quantize_absmax_8bit`: codes back to floats, block by block, plus the mean taken out before."""
-    n = codes.numel()
-    blocks = _blocks(codes.float() - 128, blocksize)
-    return (blocks * scale[:, None] / 127).reshape(-1)[:n] + mean
+    per_code = scale.repeat_interleave(blocksize)[: codes.numel()]  # each code's block scale
+    return (codes.float() - 128).mul_(per_code).div_(127).add_(mean)
 
 
 def quantize_4bit(w: torch.Tensor, levels: torch.Tensor | None = None, blocksize: int = 64,
@@ -139,12 +138,14 @@ def dequantize_4bit(q: Quantized4bit, dtype: torch.dtype = torch.float32) -> tor
     return values.reshape(-1)[:n].view(q.shape).to(dtype)
 
 
+BYTE_CODES = torch.stack([torch.arange(256) >> 4, torch.arange(256) & 15], dim=1).view(-1)  # b >> 4, b & 15 for each b
+
+
 def byte_table(levels: torch.Tensor) -> torch.Tensor:
     """The two levels of each of the 256 byte values side by side, each pair read as one 8-byte number: one
     `index_select` of a byte then copies both of its weights (the first code is the high nibble)."""
     levels = F.pad(levels.float(), (0, 16 - levels.numel()))  # fewer than 16 levels: the unused codes read 0
-    pairs = torch.stack([levels.repeat_interleave(16), levels.repeat(16)], dim=1)  # byte b -> (b >> 4, b & 15)
-    return pairs.contiguous().view(torch.float64).view(-1)
+    return levels.index_select(0, BYTE_CODES.to(levels.device)).view(torch.float64)
 
 
 def dequantize_4bit_fast(q: Quantized4bit, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -207,7 +208,11 @@ class NF4Linear(nn.Module):
         return dequantize_4bit_fast(q, self.compute_dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = DequantizedMatmul.apply(x.to(self.compute_dtype), self)
+        h = x.to(self.compute_dtype)
+        if torch.is_grad_enabled() and h.requires_grad:
+            out = DequantizedMatmul.apply(h, self)  # only the codes are kept for the backward pass
+        else:  # no gradient will ask for the weight again (generation, evaluation): multiply directly
+            out = F.linear(h, self.weight)
         if self.bias is not None:
             out = out + self.bias.to(self.compute_dtype)
         return out.to(x.dtype)

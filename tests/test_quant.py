@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from ptutor.quant import (NF4Linear, byte_table, dequantize_4bit, dequantize_4bit_fast, fp4_levels, int4_levels,
-                          nf4_levels, quantize_4bit, quantize_nf4, unpack)
+from ptutor.quant import (DequantizedMatmul, NF4Linear, byte_table, dequantize_4bit, dequantize_4bit_fast,
+                          dequantize_absmax_8bit, fp4_levels, int4_levels, nf4_levels, quantize_4bit,
+                          quantize_absmax_8bit, quantize_nf4, unpack)
 
 bnbf = pytest.importorskip("bitsandbytes.functional", reason="bitsandbytes is in requirements-run.txt")
 
@@ -74,6 +75,16 @@ def test_the_byte_lookup_gives_the_plain_dequantisation_bit_for_bit(levels, shap
         assert torch.equal(dequantize_4bit_fast(q, dtype), dequantize_4bit(q, dtype))
 
 
+@pytest.mark.parametrize("n,blocksize", [(1728, 256), (13824, 256), (7, 2), (5, 4)])
+def test_the_scales_decode_block_by_block_as_stored(n, blocksize):
+    values = torch.rand(n, generator=torch.Generator().manual_seed(n)) * 0.2
+    codes, scale, mean = quantize_absmax_8bit(values, blocksize)
+    padded = torch.nn.functional.pad(codes.float() - 128, (0, scale.numel() * blocksize - n))
+    by_block = (padded.view(-1, blocksize) * scale[:, None] / 127).view(-1)[:n] + mean  # one scale per row of codes
+    assert torch.equal(dequantize_absmax_8bit(codes, scale, mean, blocksize), by_block)
+    assert (by_block - values).abs().max() < 2e-3
+
+
 def test_the_byte_table_holds_each_bytes_two_levels_high_nibble_first():
     pairs = byte_table(nf4_levels()).view(torch.float32).view(256, 2)
     assert torch.equal(pairs[0x3C], nf4_levels()[[3, 12]]) and torch.equal(pairs[0xF0], nf4_levels()[[15, 0]])
@@ -108,6 +119,25 @@ def test_nf4_linear_keeps_only_4bit_codes_between_forward_and_backward():
     x2 = x.detach().clone().requires_grad_(True)
     dense(x2).sum().backward()
     assert torch.allclose(x.grad, x2.grad, atol=1e-5)  # the same input gradient as the dequantised layer's
+
+
+def test_without_gradients_nf4_linear_multiplies_directly_with_the_same_numbers(monkeypatch):
+    torch.manual_seed(0)
+    layer = NF4Linear(torch.nn.Linear(128, 64))
+    x = torch.randn(3, 5, 128)
+    through = layer(x.clone().requires_grad_(True))  # training: the input needs a gradient
+    assert "DequantizedMatmulBackward" in {type(f).__name__ for f, _ in through.grad_fn.next_functions if f}
+
+    def refuse(*args):
+        raise AssertionError("no gradient can flow here: the autograd function should be skipped")
+
+    monkeypatch.setattr(DequantizedMatmul, "apply", refuse)
+    with torch.no_grad():
+        generating = layer(x)  # generation and evaluation
+    frozen_input = layer(x)  # grad mode on, but the input needs no gradient (a first layer in training)
+    assert generating.grad_fn is None and frozen_input.grad_fn is None  # nothing recorded, no weight kept
+    assert torch.equal(generating, through.detach()) and torch.equal(frozen_input, through.detach())
+    assert torch.equal(generating, torch.nn.functional.linear(x, layer.weight) + layer.bias)
 
 
 def test_nf4_linear_stores_its_weight_on_the_levels_it_is_given():
