@@ -13,7 +13,8 @@ open every page at a desktop window size. The checks turn its report into proble
   measured on the page; instead each figure carries the size of its smallest text in its own pixels (a PNG
   entry written when the chapter ran or the page was built, ptutor.book.figures), and the page shows it scaled
   by displayed width over natural width. A figure without that entry is a problem too: a cell output (its
-  chapter ran without setup()) or any other PNG that matplotlib wrote (save it with figures.save_png).
+  chapter ran without setup()) or any other PNG that matplotlib wrote (save it with figures.save_png). An SVG that
+  matplotlib wrote needs no entry: its glyphs are scaled by their size in the drawing's own units.
 - `code_problems`: text that does not read as its source: every line of a code block (`<pre>`) and every
   inline code span must occur in the page's source (the notebook's cells, outputs and widget state; a
   Markdown page's text as Sphinx reads it, after the book's source-read hooks have written in what pages get at
@@ -134,6 +135,9 @@ def figure_problems(report: dict, html_root: Path, min_px: float = MIN_TEXT_PX) 
                 if img["output"]:
                     problems.append(f"{p['page']}: figure {name} did not load")
                 continue
+            if path.suffix == ".svg":
+                problems += _svg_problems(p["page"], name, path.read_text(encoding="utf-8"), img["shown"], min_px)
+                continue
             text = png_text(path.read_bytes()) if path.suffix == ".png" else {}
             if TEXT_KEY not in text:
                 if img["output"]:
@@ -150,6 +154,27 @@ def figure_problems(report: dict, html_root: Path, min_px: float = MIN_TEXT_PX) 
                                 f"({px:.1f} px in a {img['natural']} px image shown {img['shown']:.0f} px wide; "
                                 f"at least {min_px:g} px: a narrower figure, or larger text)")
     return problems
+
+
+SVG_TEXT = re.compile(r"scale\(([\d.]+) -\1\)")  # matplotlib draws text as glyph paths scaled by size / 100
+SVG_FONT = re.compile(r"font(?:-size)?:\s*(?:[a-z]+\s+)*([\d.]+)px")  # or as <text> (svg.fonttype "none")
+SVG_VIEWBOX = re.compile(r'<svg[^>]*viewBox="[\d.-]+ [\d.-]+ ([\d.]+) [\d.]+"')
+
+
+def _svg_problems(page: str, name: str, svg: str, shown: float, min_px: float) -> list[str]:
+    """A matplotlib SVG's smallest text as shown: its size in the drawing's units (points) times shown width over
+    the drawing's width. Pictures not made by matplotlib are left alone."""
+    if "matplotlib" not in svg[:2000].lower():
+        return []
+    box = SVG_VIEWBOX.search(svg)
+    sizes = [100 * float(a) for a in SVG_TEXT.findall(svg)] + [float(x) for x in SVG_FONT.findall(svg)]
+    if not box or not sizes:
+        return []
+    on_page = min(sizes) * shown / float(box.group(1))
+    if on_page < min_px:
+        return [f"{page}: figure {name}: smallest text {on_page:.1f} px on the page (at least {min_px:g} px: a "
+                "narrower figure, or larger text)"]
+    return []
 
 
 def _strings(node, out: list[str]) -> None:
