@@ -25,7 +25,7 @@ def e2e_input(mr: str) -> str:
 
 
 def e2e_values(mr: str) -> dict[str, str]:
-    """The attribute -> value pairs of an E2E meaning representation (either separator, `, ` or ` | `)."""
+    """The attribute -> value pairs of an E2E meaning representation (attributes separated by commas or by bars)."""
     return dict(re.findall(r"\s*([^,|\[\]]+?)\s*\[([^\]]*)\]", mr))
 
 
