@@ -89,21 +89,25 @@ def read_conll(path: str | os.PathLike, labels: list[str] | None = NER_LABELS, *
     return sentences
 
 
+def entity_spans(sentence: Sentence) -> list[tuple[int, int, str]]:
+    """(first word, one past the last word, type) of every B-/I- span of a sentence: what seqeval counts as one
+    entity."""
+    spans, i, tags = [], 0, sentence.tags
+    while i < len(tags):
+        if tags[i].startswith("B-"):
+            kind, j = tags[i][2:], i + 1
+            while j < len(tags) and tags[j] == "I-" + kind:
+                j += 1
+            spans.append((i, j, kind))
+            i = j
+        else:
+            i += 1
+    return spans
+
+
 def entity_mentions(sentences: list[Sentence]) -> list[tuple[str, str]]:
-    """(words joined by spaces, type) of every B-/I- span, in order: what seqeval counts as one entity."""
-    out = []
-    for s in sentences:
-        i = 0
-        while i < len(s.tags):
-            if s.tags[i].startswith("B-"):
-                kind, j = s.tags[i][2:], i + 1
-                while j < len(s.tags) and s.tags[j] == "I-" + kind:
-                    j += 1
-                out.append((" ".join(s.tokens[i:j]), kind))
-                i = j
-            else:
-                i += 1
-    return out
+    """(words joined by spaces, type) of every entity span of the sentences, in order."""
+    return [(" ".join(s.tokens[i:j]), kind) for s in sentences for i, j, kind in entity_spans(s)]
 
 
 def write_conll(sentences: list[Sentence], path: str | os.PathLike) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data import read_conll
+from ..conll import entity_spans, read_conll
 from ..tasks import Task, register_task
 from ..textgen import encode_causal
 
@@ -20,19 +20,7 @@ WORDS = {"PER": "person", "ORG": "organization", "LOC": "place", "MISC": "other"
 
 def entities(sentences) -> list[tuple[str, str, str]]:
     """(sentence, entity text, type) for every B-/I- span of every sentence."""
-    out = []
-    for s in sentences:
-        i = 0
-        while i < len(s.tags):
-            if s.tags[i].startswith("B-"):
-                kind, j = s.tags[i][2:], i + 1
-                while j < len(s.tags) and s.tags[j] == "I-" + kind:
-                    j += 1
-                out.append((" ".join(s.tokens), " ".join(s.tokens[i:j]), kind))
-                i = j
-            else:
-                i += 1
-    return out
+    return [(" ".join(s.tokens), " ".join(s.tokens[i:j]), kind) for s in sentences for i, j, kind in entity_spans(s)]
 
 
 @register_task  # run(RunConfig.of("cloze", ...)) finds it once this module is imported
