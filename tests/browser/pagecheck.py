@@ -205,19 +205,25 @@ class _HookApp:
 
 
 @functools.cache
-def _source_read_hooks(repo: Path) -> tuple:
-    """The source-read handlers of the local extensions _config.yml names (those that write pages at build time)."""
+def _book_module(repo: Path, name: str, folder: str = "book/_ext"):
+    """A module of the book's local extensions folder, loaded from its file."""
     import importlib.util
 
+    spec = importlib.util.spec_from_file_location(f"ptutor_book_ext_{name}", repo / folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def _source_read_hooks(repo: Path) -> tuple:
+    """The source-read handlers of the local extensions _config.yml names (those that write pages at build time)."""
     import yaml
 
     config = yaml.safe_load((repo / "_config.yml").read_text(encoding="utf-8"))
     app = _HookApp(repo)
     for name, folder in (config.get("sphinx", {}).get("local_extensions") or {}).items():
-        spec = importlib.util.spec_from_file_location(f"ptutor_book_ext_{name}", repo / folder / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        module.setup(app)
+        _book_module(repo, name, folder).setup(app)
     return app, tuple(handler for event, handler in app.handlers if event == "source-read")
 
 
@@ -237,7 +243,9 @@ def page_source(page: str, repo: Path) -> str:
     stem = repo / Path(page).with_suffix("")
     parts: list[str] = []
     if stem.with_suffix(".ipynb").is_file():
-        _strings(json.loads(stem.with_suffix(".ipynb").read_text(encoding="utf-8")), parts)
+        # read as the book reads it (book/_ext/notebook_reader.py: a run of printed pieces is one text)
+        _strings(_book_module(repo, "notebook_reader").read(stem.with_suffix(".ipynb").read_text(encoding="utf-8")),
+                 parts)
     else:
         if stem.with_suffix(".md").is_file():
             parts.append(read_as_sphinx(stem.with_suffix(".md"), repo))
