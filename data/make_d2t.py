@@ -217,6 +217,9 @@ def card(splits: dict[str, list[dict]], seed: int) -> str:
     words = [len(r["text"].split()) for rows_ in splits.values() for r in rows_]
     return f"""# ptutor-d2t: a small data-to-text set
 
+**A demonstration set.** The book generated it so that demonstrations run in seconds and tests are exact; no reading, guide
+row or verdict of the book rests on it (`book/protocol.md`): the comparisons stand on the real WNUT-17 and E2E data.
+
 One short record in, one English sentence out. Written for the causal-LM chapters of the
 ptutor book, where a 135M-parameter model (SmolLM2-135M) is prompt- or prefix-tuned on a
 CPU: the task is small and regular enough to learn in a few hundred steps, yet each

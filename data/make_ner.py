@@ -535,6 +535,9 @@ def card(st: dict, seed: int) -> str:
     u = st["unseen"]
     return f"""# ptutor-ner: a small synthetic English NER set
 
+**A demonstration set.** The book generated it so that demonstrations run in seconds and tests are exact; no reading, guide
+row or verdict of the book rests on it (`book/protocol.md`): the comparisons stand on the real WNUT-17 and E2E data.
+
 Sentences in the style of short news items (sport, politics, business, culture), tagged
 with BIO tags over four types: PER (people), ORG (companies, clubs, parties, newspapers,
 universities, public bodies), LOC (countries, towns, districts, rivers, lakes, mountains)
