@@ -54,7 +54,8 @@ class TrainConfig:
     """How `fit` trains: rate, budget, schedule. A run (ptutor.experiments.RunConfig) holds one, and its fields are
     the command line's training flags, with these defaults and help texts."""
     lr: float | None = _knob(5e-5, "peak learning rate (in a run, none given: the method's rate for the task, picked "
-                                   "on the real dev split)")
+                                   "on the book's real dev split for its backbone and budget; for another model, data "
+                                   "set or budget, sweep: python -m ptutor.runs sweep)")
     steps: int | None = _knob(100, "stop after this many optimizer steps (with --minutes: whichever comes first)")
     minutes: float | None = _knob(None, "stop after this much training time (evaluations not counted)")
     warmup: float = _knob(0.06, "share of training spent warming the rate up from zero")
