@@ -1,12 +1,6 @@
-"""The recipe of each protocol log: the orchestrator's command lines that made it, in order.
-
-    python data/results/recipes.py e2e_steps.jsonl            # run them (a run the log already holds is skipped)
-    python data/results/recipes.py e2e_steps.jsonl --workers 2 --threads 1
-
-Each line is `python -m ptutor.runs ...` (book/protocol.md, book/orchestration.md) with the log as `--out`.
-tests/test_recipes.py checks that every run a recipe plans is in its log and every line of the log is planned.
-Logs kept for side experiments, made before runs stored their configuration, say in data/results/README.md how they
-were made; each of their lines re-runs with `python -m ptutor.experiments rerun LOG --line N`.
+"""The recipe of each protocol log, the orchestrator's command lines that made it (`python -m ptutor.runs ...` with
+the log as `--out`): `python data/results/recipes.py LOG [--workers 2 --threads 1]` runs them, skipping the runs the
+log holds. tests/test_recipes.py checks that a log holds exactly what its recipe plans. The other logs: README.md.
 """
 import sys
 from pathlib import Path
@@ -21,16 +15,23 @@ UNSEEN = ("--train data/e2e_unseen/train.jsonl --test data/e2e_unseen/test_seen.
           "--also-test unseen=data/e2e_unseen/test_unseen.jsonl " + RATES.format("e2e_sweep_10min.jsonl", 10))
 
 RECIPES = {
-    # WNUT-17 under the protocol: each method's rate swept with its new head at the task's head rate (3e-2)
+    # WNUT-17, a new head at the task's head rate (3e-2); the probe's runs, and P-Tuning v2's and (IA)3's at 3e-2 (where
+    # the head's rate is the method's), are the one-rate log's configurations: those lines were copied from it
     "wnut17_steps.jsonl": [
-        f"sweep ner --method ft --lrs 5e-5,1e-4,2e-4,5e-4 --seeds 0 {WNUT}",
+        f"sweep ner --method ft --lrs 5e-5,1e-4,2e-4,5e-4,1e-3 --seeds 0 {WNUT}",
+        f"sweep ner --method ft --lrs 2e-4,5e-4 --seeds 1 {WNUT}",
+        f"sweep ner --method ft --lrs 2e-4 --seeds 2,3,4 {WNUT}",
         f"sweep ner --method pt2 --lrs 1e-2,3e-2,1e-1 --seeds 0 {WNUT}",
+        f"sweep ner --method pt2 --lrs 3e-2 --seeds 1,2,3,4 {WNUT}",
         f"sweep ner --method lora --lrs 1e-3,3e-3,1e-2 --seeds 0 {WNUT}",
-        f"sweep ner --method pt --lrs 3e-3,1e-2,3e-2 --seeds 0 {WNUT}",
-        f"sweep ner --method ptv1 --lrs 3e-3,1e-2,3e-2 --seeds 0 {WNUT}",
+        f"sweep ner --method lora --lrs 3e-3 --seeds 1,2,3,4 {WNUT}",
+        f"sweep ner --method ia3 --lrs 1e-2,3e-2,1e-1 --seeds 0 {WNUT}",
+        f"sweep ner --method ia3 --lrs 3e-2 --seeds 1,2 {WNUT}",
+        f"sweep ner --method probe --lrs 3e-3,1e-2,3e-2,1e-1 --seeds 0 {WNUT}",
+        f"sweep ner --method probe --lrs 3e-2,1e-1 --seeds 1 {WNUT}",
+        f"sweep ner --method probe --lrs 3e-2 --seeds 2 {WNUT}",
     ],
-    # E2E (data/e2e, seen names): seeds 0-1 at every rate (some methods seed 0, then seed 1 at the best), seed 2 at
-    # the pick; about two thirds of these runs were made on a GPU in fp32, the rest on the CPU
+    # E2E (data/e2e, seen names); about two thirds of these runs were made on a GPU in fp32, the rest on the CPU
     "e2e_steps.jsonl": [
         f"sweep gen --method ft --lrs 3e-5,1e-4,3e-4,1e-3 --seeds 0,1 {E2E}",
         f"sweep gen --method ft --lrs 3e-4 --seeds 2 {E2E}",
@@ -53,9 +54,9 @@ RECIPES = {
         f"sweep gen --method qlora --lrs 3e-3,1e-2 --seeds 1 {E2E}",
         f"sweep gen --method qlora --lrs 1e-2 --seeds 2 {E2E}",
     ],
-    # E2E with unseen names: each method at its E2E pick and budget, scored on seen and unseen names
+    # E2E with unseen names: fine-tuning and P-Tuning v2 at their E2E picks and budgets, scored on seen and unseen names
     "e2e_unseen_steps.jsonl": [
-        f"shootout gen --methods ft,pt2,lora --seeds 0,1,2 {UNSEEN}",
+        f"shootout gen --methods ft,pt2 --seeds 0,1,2 {UNSEEN}",
     ],
 }
 

@@ -12,7 +12,7 @@ class FineTuneConfig(MethodConfig):
     title = "full fine-tuning"
     default_lr = 1e-4
     task_lrs = {"ner": 2e-4, "gen": 3e-4}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_sweep_3min.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
 
     def trains_new_head(self) -> bool:
         return True  # every weight trains, the new head among them

@@ -57,7 +57,7 @@ class IA3Config(MethodConfig):
     title = "(IA)³"
     default_lr = 3e-3  # Liu et al. 2022 train (IA)³ at 3e-3
     task_lrs = {"ner": 3e-2, "gen": 1e-1}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
     target_modules: list[str] | None = None  # key/value layers; None: the family's (ptutor.arch.ia3_modules)
     feedforward_modules: list[str] | None = None  # feed-forward output layers, scaled at their input; None: the family's
     train_head: bool = True  # train the task head too (a new head is random)

@@ -111,8 +111,8 @@ class LoraConfig(MethodConfig):
     method = "lora"
     title = "LoRA"
     default_lr = 1e-3
-    task_lrs = {"ner": 1e-3, "gen": 3e-3}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_sweep_3min.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    task_lrs = {"ner": 3e-3, "gen": 3e-3}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
     r: int = 8  # rank of B A
     alpha: float = 16.0  # the update is scaled by alpha / r (alpha / sqrt(r) with rslora)
     dropout: float = 0.0  # dropout on the LoRA branch's input

@@ -49,7 +49,7 @@ class PrefixConfig(MethodConfig):
     title = "P-Tuning v2"
     default_lr = 5e-2  # with prefix_projection use ~1e-3
     task_lrs = {"ner": 3e-2, "gen": 1e-1}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_sweep_3min.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
     num_virtual_tokens: int = 16  # prefix length per layer
     prefix_projection: bool = False  # True: embeddings -> two-layer tanh MLP -> keys/values (reparametrisation)
     encoder_hidden_size: int = 0  # hidden size of that MLP; 0: the key/value width (peft's default)

@@ -13,7 +13,7 @@ class ProbeConfig(MethodConfig):
     title = "linear probe"
     default_lr = 5e-3
     task_lrs = {"ner": 3e-2}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl"}
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl"}
 
 
 @register
