@@ -193,8 +193,11 @@ def plot(data: dict[str, dict[str, list[dict]]], path: str | Path, root: str | P
     names = [n for n in ("WNUT-17", "E2E", "E2E unseen") if n in data]
     if not names:
         return
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    rows = (len(names) + 1) // 2  # two panels a row: at the column's width the text stays at its size
+    fig, axes = plt.subplots(rows, 2, figsize=(6.6, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
         bench = next(b for b in BENCHMARKS if b.name == name)
         task = "ner" if bench.metric == "f1" else "gen"
         for i, (m, runs) in enumerate(data[name].items()):
