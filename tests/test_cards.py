@@ -158,6 +158,16 @@ def test_the_cards_code_uses_the_rate_and_steps_the_book_picked(method):
     assert steps and f"max_steps={max(steps)}" in card.code, (method, steps)
 
 
+@pytest.mark.parametrize("method", sorted(cards.CARDS))
+def test_every_picked_rate_on_a_card_comes_with_its_test_score_at_the_pick(method):
+    """A card's measured settings quote the logged runs at the pick, whatever else the log records of them."""
+    cls = METHODS[method].config_class
+    lines = cards._measured(method)
+    assert len(lines) == max(1, len(cls.task_lrs))
+    for task, line in zip(cls.task_lrs, lines):
+        assert "at the pick (mean ± s.d. over seeds)" in line, (method, task, line)
+
+
 FORMULA_BASES = [("tiny-bert", "token-classification"), ("tiny-llama", "causal-lm"), ("tiny-qwen2", "causal-lm")]
 
 

@@ -426,7 +426,7 @@ def _measured(method: str) -> list[str]:
     for task, lr in cls.task_lrs.items():
         source = cls.lr_source.get(task)
         rows = [r for r in read_jsonl(ROOT / source) if r["method"] == method and r["lr"] == lr
-                and "head_lr" not in r] if source and (ROOT / source).is_file() else []
+                ] if source and (ROOT / source).is_file() else []  # the runs at the pick (one head rate per log)
         if not rows:
             lines.append(f"- {task}: learning rate {lr:g}, picked on dev (`{source}`)")
             continue

@@ -50,8 +50,8 @@ class AdapterConfig(MethodConfig):
     method = "adapter"
     title = "Adapters"
     default_lr = 1e-3
-    task_lrs = {"ner": 3e-4, "gen": 3e-3}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    task_lrs = {"ner": 3e-3, "gen": 3e-3}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
     bottleneck: int = 64  # width of each adapter's middle layer (the "reduction factor" is D / bottleneck)
     placement: str = "houlsby"  # "houlsby": after attention and feed-forward; "pfeiffer": after feed-forward only
     target_modules: list[str] | None = None  # module-name patterns; None: the family's output projections (ptutor.arch)

@@ -42,7 +42,7 @@ class BitFitConfig(MethodConfig):
     title = "BitFit"
     default_lr = 1e-3  # the paper's learning rates are around 1e-4 to 1e-3
     task_lrs = {"ner": 3e-3, "gen": 1e-2}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
     add_biases: bool = False  # give bias-free linear layers (Llama) a zero bias to train
     target_modules: list[str] | None = None  # with add_biases: which linears; None: every bias-free one but the heads
     train_head: bool = True  # train the task head too (a new head is random)

@@ -66,8 +66,8 @@ class DoraConfig(LoraConfig):
     method = "dora"
     title = "DoRA"
     default_lr = 1e-3
-    task_lrs = {"ner": 1e-3, "gen": 1e-2}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    task_lrs = {"ner": 3e-3, "gen": 1e-2}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
 
     def __post_init__(self):
         super().__post_init__()

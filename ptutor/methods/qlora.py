@@ -26,8 +26,8 @@ class QLoraConfig(LoraConfig):
     method = "qlora"
     title = "QLoRA"
     default_lr = 1e-3
-    task_lrs = {"ner": 1e-3, "gen": 1e-2}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    task_lrs = {"ner": 3e-3, "gen": 1e-2}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
     blocksize: int = 64  # weights per NF4 block (one absmax scale each)
     double_quant: bool = True  # store the scales in 8 bits per block of 256 (QLoRA's double quantisation)
     quantize_modules: list[str] | None = None  # layers stored in NF4; None: every nn.Linear in the blocks
