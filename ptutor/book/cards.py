@@ -425,8 +425,8 @@ def _measured(method: str) -> list[str]:
     lines = []
     for task, lr in cls.task_lrs.items():
         source = cls.lr_source.get(task)
-        rows = [r for r in read_jsonl(ROOT / source) if r["method"] == method and r["lr"] == lr
-                ] if source and (ROOT / source).is_file() else []  # the runs at the pick (one head rate per log)
+        logged = read_jsonl(ROOT / source) if source and (ROOT / source).is_file() else []
+        rows = [r for r in logged if r["method"] == method and r["lr"] == lr]  # the runs at the pick
         if not rows:
             lines.append(f"- {task}: learning rate {lr:g}, picked on dev (`{source}`)")
             continue
