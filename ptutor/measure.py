@@ -200,9 +200,9 @@ def predict_training_memory(model: torch.nn.Module, batch: dict, optimizer_state
     an op that cannot run there is traced on a real forward instead).
 
     `peak` = weights + optimizer state + the larger of two moments: the end of the forward pass (every
-    saved activation alive, no gradient yet) and the optimizer step (every gradient, plus a temporary
-    of the same size that AdamW's multi-tensor update makes). The backward pass lies between the two:
-    it frees activations as it fills in gradients."""
+    saved activation alive, no gradient yet) and the optimizer step (every gradient; the fused AdamW that
+    `train.make_optimizer` builds updates in place, with no temporary of the gradients' size). The backward pass
+    lies between the two: it frees activations as it fills in gradients."""
     import copy
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -213,7 +213,7 @@ def predict_training_memory(model: torch.nn.Module, batch: dict, optimizer_state
         out["activations"] = _saved_bytes(copy.deepcopy(model).to("meta").train(model.training), batch, "meta")
     except (RuntimeError, NotImplementedError):  # an op without a meta kernel (e.g. .item() on a shape check)
         out["activations"] = _saved_bytes(model, batch, None)  # trace a real forward instead (its graph is dropped)
-    out["peak"] = out["weights"] + out["optimizer_state"] + max(out["activations"], 2 * out["gradients"])
+    out["peak"] = out["weights"] + out["optimizer_state"] + max(out["activations"], out["gradients"])
     return out
 
 

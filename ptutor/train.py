@@ -157,7 +157,11 @@ def make_optimizer(model: torch.nn.Module, lr: float, *, weight_decay: float = 0
         groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
     if head_lr is not None:
         groups = with_head_rate(model, groups, head_lr)
-    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    params = [p for g in groups for p in g["params"]]
+    # the same AdamW as one fused kernel instead of a Python loop over tensors: on a CPU it shortens a step in
+    # which many tensors train (fine-tuning); off where a parameter is not a float on cpu/cuda
+    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
 def fit(model: torch.nn.Module, batches, config: TrainConfig, *, device: torch.device | None = None,

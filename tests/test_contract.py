@@ -13,7 +13,7 @@ import torch
 
 from ptutor import checkpoint
 from ptutor.arch import task_head_name
-from ptutor.backbones import load_backbone
+from ptutor.backbones import load_backbone, load_tokenizer
 from ptutor.data import NER_LABELS, batches, read_jsonl
 from ptutor.experiments import RunConfig, run
 from ptutor.methods import METHODS, inject
@@ -40,10 +40,23 @@ def cases():
         yield pytest.param(method, preset, task, id=f"{method}-{preset}")
 
 
+@functools.cache
+def tokenizer(preset):
+    """One tokenizer per preset for all the cases (loading one takes longer than building a tiny model); the tests
+    only read it, and the generation helpers restore the padding side they set."""
+    return load_tokenizer(preset)
+
+
 def backbone(preset, task, seed=0, with_tokenizer=True):
     """The tiny base model (a tagging head with the NER labels unless it generates) and its tokenizer."""
-    return load_backbone(preset, task, seed=seed, with_tokenizer=with_tokenizer,
-                         **({"labels": NER_LABELS} if task == "token-classification" else {}))
+    model, _ = load_backbone(preset, task, seed=seed, with_tokenizer=False,
+                             **({"labels": NER_LABELS} if task == "token-classification" else {}))
+    if not with_tokenizer:
+        return model, None
+    tok = tokenizer(preset)
+    if model.config.pad_token_id is None:  # as load_backbone sets it
+        model.config.pad_token_id = tok.pad_token_id
+    return model, tok
 
 
 def make(method, preset, task, seed=0):
