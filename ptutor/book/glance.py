@@ -245,7 +245,8 @@ interval (Fieller's, with Welch's degrees of freedom). A ratio whose interval ho
 Trainable parameters on each backbone, and one measure of time and memory for every method: the median over the
 method's one-thread CPU runs on a 2-core AMD EPYC (the runs its step budget was computed from) of the seconds
 per step and of the process's peak resident memory (which includes Python, torch and the loaded model: it
-cannot show what a method saves inside a step; chapter 6 measures that).
+cannot show what a method saves inside a step; chapter 6 measures that). These runs used the per-tensor AdamW;
+ptutor now builds the fused one, whose steps are shorter where many tensors train, fine-tuning's most.
 
 {cost_table(data, root)}
 
