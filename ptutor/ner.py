@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import torch
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-from seqeval.scheme import IOB2
 
 from .batches import IGNORE_INDEX, batches
 from .conll import NER_LABELS, model_words
@@ -52,6 +50,9 @@ def entity_scores(gold: list[list[str]], pred: list[list[str]], *, strict: bool 
     Default: the conlleval rules (a predicted span may start with I-). strict=True: IOB2 only, so a
     span that starts with I- is no entity at all (seqeval's mode="strict").
     """
+    from seqeval.metrics import f1_score, precision_score, recall_score  # here: seqeval loads scikit-learn (~1.5 s)
+    from seqeval.scheme import IOB2
+
     kw = {"mode": "strict", "scheme": IOB2} if strict else {}
     return {"f1": f1_score(gold, pred, **kw), "precision": precision_score(gold, pred, **kw),
             "recall": recall_score(gold, pred, **kw)}
@@ -65,6 +66,8 @@ def evaluate_ner(model, rows, labels: list[str] = NER_LABELS, *, strict: bool = 
 
 def report(model, rows, labels: list[str] = NER_LABELS, **kwargs) -> str:
     """seqeval's per-entity-type report of a tagger on encoded rows."""
+    from seqeval.metrics import classification_report
+
     gold, pred = predict_word_tags(model, rows, labels, **kwargs)
     return classification_report(gold, pred, digits=3)
 

@@ -60,7 +60,7 @@ class PTuningConfig(MethodConfig):
     title = "P-Tuning v1"
     default_lr = 1e-3
     task_lrs = {"ner": 1e-2}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl"}
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl"}
     num_virtual_tokens: int = 20
     encoder: str = "mlp"  # mlp | lstm
     encoder_hidden_size: int = 0  # 0: the backbone's hidden size

@@ -30,7 +30,7 @@ class PrefixLoraConfig(PrefixConfig):
     lora_dropout: float = 0.0
     target_modules: list[str] | None = None  # None: the family's LoRA default (ptutor.arch)
     rslora: bool = False
-    lora_lr_scale: float = 0.03  # LoRA's rate / the prefix's rate: the ratio of the two methods' swept NER picks
+    lora_lr_scale: float = 0.03  # LoRA's rate / the prefix's rate: the ratio of the two methods' picks on E2E
 
     def __post_init__(self):
         super().__post_init__()

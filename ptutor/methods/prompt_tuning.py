@@ -140,8 +140,8 @@ class PromptTuningConfig(MethodConfig):
     method = "pt"
     title = "prompt tuning"
     default_lr = 3e-2  # soft prompts want large LRs (Lester et al. used 0.3 with Adafactor)
-    task_lrs = {"ner": 1e-2, "gen": 3.0}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
+    task_lrs = {"ner": 3e-1, "gen": 3.0}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
     num_virtual_tokens: int = 20
     init: str = "random"  # random | vocab (embeddings of random vocabulary tokens) | text (of init_text)
     init_text: str | None = None  # for init="text": tokenised, repeated or cut to num_virtual_tokens
