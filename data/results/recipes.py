@@ -43,7 +43,7 @@ RECIPES = {
         f"sweep ner --method ptv1 --lrs 3e-3,1e-2,3e-2 --seeds 0 {WNUT}",
         f"sweep ner --method ptv1 --lrs 1e-2 --seeds 1,2,3,4 {WNUT}",
         f"sweep ner --method pt2lora --lrs 1e-2,3e-2,1e-1 --seeds 0 {WNUT}",
-        f"sweep ner --method pt2lora --lrs PT2LORA_PICK --seeds 1,2,3,4 {WNUT}",
+        f"sweep ner --method pt2lora --lrs 3e-2 --seeds 1,2,3,4 {WNUT}",
     ],
     # E2E (data/e2e, seen names); about two thirds of these runs were made on a GPU in fp32, the rest on the CPU
     "e2e_steps.jsonl": [

@@ -24,7 +24,7 @@ class PrefixLoraConfig(PrefixConfig):
     title = "P-Tuning v2 + LoRA"
     default_lr = 1e-1
     task_lrs = {"ner": 3e-2}  # picked on dev, real data (lr_source)
-    lr_source = {"ner": "data/results/wnut17_one_rate_steps.jsonl"}
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl"}
     r: int = 8
     alpha: float = 16.0
     lora_dropout: float = 0.0
