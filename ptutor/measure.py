@@ -192,7 +192,7 @@ def _c_stderr_silenced():
         os.close(saved)
 
 
-def predict_training_memory(model: torch.nn.Module, batch: dict, optimizer_states: int = 2) -> dict[str, float]:
+def predict_training_memory(model: torch.nn.Module, batch: dict, optimizer_states: int = 2) -> dict[str, float | str]:
     """MiB one training step needs, from shapes alone: weights (their storage), gradients (one per
     trainable number, in its dtype), optimizer state (`optimizer_states` fp32 numbers per trainable
     one: 2 for AdamW) and activations (the tensors autograd saves for backward, found by running the
@@ -202,7 +202,7 @@ def predict_training_memory(model: torch.nn.Module, batch: dict, optimizer_state
     `peak` = weights + optimizer state + the larger of two moments: the end of the forward pass (every
     saved activation alive, no gradient yet) and the optimizer step (every gradient; the fused AdamW that
     `train.make_optimizer` builds updates in place, with no temporary of the gradients' size). The backward pass
-    lies between the two: it frees activations as it fills in gradients."""
+    lies between the two: it frees activations as it fills in gradients. `peak_at` names the moment."""
     import copy
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -214,6 +214,7 @@ def predict_training_memory(model: torch.nn.Module, batch: dict, optimizer_state
     except (RuntimeError, NotImplementedError):  # an op without a meta kernel (e.g. .item() on a shape check)
         out["activations"] = _saved_bytes(model, batch, None)  # trace a real forward instead (its graph is dropped)
     out["peak"] = out["weights"] + out["optimizer_state"] + max(out["activations"], out["gradients"])
+    out["peak_at"] = "end of forward" if out["activations"] >= out["gradients"] else "optimizer step"
     return out
 
 

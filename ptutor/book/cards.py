@@ -419,14 +419,14 @@ def _measured(method: str) -> list[str]:
     the backbone, the budget, and the test score at the pick over the seeds run there."""
     from ..data import read_jsonl
     from ..methods import METHODS
-    from ..results import COLUMN_TITLES, score_cell
+    from ..results import COLUMN_TITLES, by_lr, score_cell
 
     cls = METHODS[method].config_class
     lines = []
     for task, lr in cls.task_lrs.items():
         source = cls.lr_source.get(task)
         logged = read_jsonl(ROOT / source) if source and (ROOT / source).is_file() else []
-        rows = [r for r in logged if r["method"] == method and r["lr"] == lr]  # the runs at the pick
+        rows = by_lr(logged, method).get(lr, [])  # the runs at the pick
         if not rows:
             lines.append(f"- {task}: learning rate {lr:g}, picked on dev (`{source}`)")
             continue
