@@ -236,9 +236,10 @@ def _saved_bytes(model: torch.nn.Module, batch: dict, device: str | None) -> flo
     return sum(saved.values()) / 2**20
 
 
-def compare_latency(fns: dict, rounds: int = 20, warmup: int = 2) -> dict[str, float]:
+def compare_latency(fns: dict, rounds: int = 20, warmup: int = 1) -> dict[str, float]:
     """Median seconds per call of each zero-argument function in `fns`, timed in interleaved rounds
-    (every round calls each once, in a rotating order), so drifts in machine speed hit all alike."""
+    (every round calls each once, in a rotating order), so drifts in machine speed hit all alike; `warmup`
+    untimed calls of each come first (the first call pays for allocations and cold caches)."""
     names = list(fns)
     for _ in range(warmup):
         for name in names:

@@ -45,6 +45,11 @@ RECIPES = {
         f"sweep ner --method pt2lora --lrs 1e-2,3e-2,1e-1 --seeds 0 {WNUT}",
         f"sweep ner --method pt2lora --lrs 3e-2 --seeds 1,2,3,4 {WNUT}",
     ],
+    # WNUT-17, prompt tuning's length and initialisation (Lester et al., 2021, Figure 3): the protocol's run (P = 20,
+    # random init, its pick 0.3, the head at 3e-2, 204 steps: wnut17_steps.jsonl) with one setting changed
+    "wnut17_pt_ablation_steps.jsonl": [
+        f"sweep ner --method pt --lrs 3e-1 --seeds 0,1,2 --num-virtual-tokens {p} {WNUT}" for p in (1, 5, 100)
+    ] + [f"sweep ner --method pt --lrs 3e-1 --seeds 0,1,2 --init vocab {WNUT}"],
     # E2E (data/e2e, seen names); about two thirds of these runs were made on a GPU in fp32, the rest on the CPU
     "e2e_steps.jsonl": [
         f"sweep gen --method ft --lrs 3e-5,1e-4,3e-4,1e-3 --seeds 0,1 {E2E}",
