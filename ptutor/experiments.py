@@ -64,6 +64,8 @@ class DataConfig:
     also_test: dict = _knob({}, "more test sets scored with the same model, NAME=FILE (repeatable), e.g. "
                                 "unseen=data/e2e_unseen/test_unseen.jsonl", metavar="NAME=FILE")
     train_limit: int | None = _knob(None, "train on a fixed random sample of this many training items")
+    curve_test: bool = _knob(False, "also score the test set at every --eval-every point: a budget curve, the test "
+                                    "score after each number of steps (each point costs a test evaluation)")
 
 
 def _run_train_defaults() -> TrainConfig:
@@ -152,9 +154,12 @@ def run_key(run: dict) -> str:
     """What makes two logged runs the same run, the one rule every resume and pooling uses: the whole resolved
     configuration (`record["run"]`) except the device (a step-budgeted run does the same training anywhere) and
     the progress bar; a method option at its default counts as given, numbers compare as numbers (16 == 16.0), and
-    derived fields (what an initialisation drew) are outcomes, not settings."""
+    derived fields (what an initialisation drew) are outcomes, not settings; curve_test off is how runs logged
+    before it existed were made."""
     d = _canonical(run)
     d.pop("device", None)
+    if not d["data"].get("curve_test"):
+        d["data"].pop("curve_test", None)
     d["train"].pop("progress", None)
     cls = METHODS[d["method"]].config_class
     d["options"] = cls.options(_canonical(method_config(d["method"], d["options"]).to_dict()))
@@ -257,6 +262,8 @@ def run(config: RunConfig, *, model: tuple | None = None, out: str | None = None
             raise ValueError(f"train_limit must be at least 1, got {data.train_limit}")
         order = torch.randperm(len(train_items), generator=torch.Generator().manual_seed(1234)).tolist()
         train_items = [train_items[i] for i in sorted(order[:data.train_limit])]  # the same sample for every seed
+    if data.curve_test and not config.train.eval_every:
+        raise ValueError("curve_test scores the test set at every --eval-every point: give --eval-every N too")
     test_items = load_items(task, data.test, "test")
     also_items = {name: load_items(task, source, f"{name} test") for name, source in data.also_test.items()}
     dev_items = load_items(task, data.dev, "dev") if data.dev is not None else None
@@ -276,10 +283,12 @@ def run(config: RunConfig, *, model: tuple | None = None, out: str | None = None
                          "would be empty. Raise --max-length.")
     stream = TokenCounter(batches(rows, batch_size, pad_id=tok.pad_token_id, shuffle=True, seed=seed))
 
-    def dev_scores(m):
-        return {f"dev_{k}": v for k, v in task.evaluate(m, dev_items, tok, max_length=config.max_length).items()
-                if k != "examples"}
-    hist = fit(wrapped, stream, resolved.train, device=device, eval_fn=dev_scores if dev_items is not None else None)
+    def curve_point(m):  # dev scores, and with curve_test the test's too, at an --eval-every point
+        named = {"dev": dev_items, "test": test_items if data.curve_test else None}
+        return {f"{name}_{k}": v for name, items in named.items() if items is not None
+                for k, v in task.evaluate(m, items, tok, max_length=config.max_length).items() if k != "examples"}
+    hist = fit(wrapped, stream, resolved.train, device=device,
+               eval_fn=curve_point if dev_items is not None or data.curve_test else None)
     t0 = time.perf_counter()
     if data.dev is not None and data.dev == data.test:  # a sweep scored on dev only: the final dev scores are the test's
         scores = {k[len("dev_"):]: v for k, v in hist.evals[-1].items() if k.startswith("dev_")}
@@ -311,9 +320,10 @@ def run(config: RunConfig, *, model: tuple | None = None, out: str | None = None
         record["test_sets"] = test_sets
     if hist.evals:
         record.update({k: round(v, 4) for k, v in hist.evals[-1].items() if k.startswith("dev_")})
-        if len(hist.evals) > 1:  # a learning curve: dev scores and loss against steps and training seconds
-            record["curve"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()
-                                if k in ("step", "seconds", "loss") or k == f"dev_{task.metric}"} for e in hist.evals]
+        if len(hist.evals) > 1:  # a learning curve: dev (and test) scores and loss against steps and seconds
+            keep = ("step", "seconds", "loss", f"dev_{task.metric}", f"test_{task.metric}")
+            record["curve"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items() if k in keep}
+                               for e in hist.evals]
     if save:
         record["checkpoint_bytes"] = checkpoint.save(wrapped, save)["bytes"]
     if out:

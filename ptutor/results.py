@@ -319,12 +319,14 @@ def ratio_text(a: list[float], b: list[float], level: float = 0.95) -> str:
     return f"{ratio:.2f}× [{low:.2f}, {high:.2f}]"
 
 
-def curve_at(run: dict, *, step: int | None = None, seconds: float | None = None) -> float | None:
-    """The dev score of a run's learning curve at the last point at or before `step` (or `seconds` of
-    training): a step-matched or time-matched reading. None when the curve has no point that early."""
+def curve_at(run: dict, *, step: int | None = None, seconds: float | None = None,
+             split: str = "dev") -> float | None:
+    """The `split` score ("dev", or "test" in a run made with curve_test) of a run's learning curve at the last point
+    at or before `step` (or `seconds` of training): a step-matched or time-matched reading. None when the curve has
+    no point that early."""
     key, limit = ("step", step) if step is not None else ("seconds", seconds)
     points = [p for p in run.get("curve", []) if p[key] <= limit]
-    return points[-1][f"dev_{run['metric']}"] if points else None
+    return points[-1][f"{split}_{run['metric']}"] if points else None
 
 
 def plot_curves(runs: dict[str, list[dict]], x: str = "step", y: str | None = None, ax=None,

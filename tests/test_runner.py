@@ -12,7 +12,7 @@ from ptutor.backbones import load_backbone
 from ptutor.checkpoint import CheckpointError
 from ptutor.data import NER_LABELS, read_jsonl
 from ptutor.experiments import (RunConfig, config_from_args, field_parser, method_config, parse_args, resolve, run,
-                                warm_start)
+                                run_key, warm_start)
 from ptutor.results import at_edge, pick_lr
 from ptutor.methods import PrefixConfig, PromptTuningConfig, inject
 from ptutor.tasks import GenTask, TaskDataError
@@ -256,3 +256,22 @@ def test_a_max_length_that_leaves_no_labelled_token_is_named_not_a_nan():
     rows = [{"input": "name[Aromi] | food[Thai]", "target": "Aromi serves Thai food."}] * 4
     with pytest.raises(ValueError, match="no training example keeps a labelled token within max_length=2"):
         run(RunConfig.of("gen", "pt2", "tiny-llama", rows, rows, steps=1, max_length=2))
+
+
+def test_a_budget_curve_scores_the_test_set_at_every_point_and_ends_at_the_final_score():
+    """curve_test: one long run gives the test score at every shorter budget (its --eval-every points), and its last
+    point is the model the record scores. Without --eval-every it would have no points: refused before training.
+    Off, it leaves the run's identity as runs logged before it existed have it (their resume still matches)."""
+    train, test = toy_sentences(32), toy_sentences(8)
+    config = RunConfig.of("ner", "probe", "tiny-bert", train, test, steps=6, eval_every=2, curve_test=True,
+                          lr=0.3, batch_size=8)
+    record = run(config).record
+    assert [p["step"] for p in record["curve"]] == [2, 4, 6]
+    assert all(set(p) == {"step", "seconds", "loss", "test_f1"} for p in record["curve"])
+    assert record["curve"][-1]["test_f1"] == record["primary"] > 0
+    with pytest.raises(ValueError, match="give --eval-every N too"):
+        run(RunConfig.of("ner", "probe", "tiny-bert", train, test, steps=2, curve_test=True))
+    plain = RunConfig.of("ner", "probe", "tiny-bert", "train.conll", "test.conll", steps=2).to_dict()
+    older = json.loads(json.dumps(plain))
+    del older["data"]["curve_test"]
+    assert run_key(older) == run_key(plain) != run_key({**plain, "data": {**plain["data"], "curve_test": True}})

@@ -11,6 +11,8 @@ WNUT = ("--train data/wnut17/train.conll --dev data/wnut17/dev.conll --test data
         + RATES.format("wnut17_sweep_3min.jsonl", 3))
 E2E = ("--train data/e2e/train.jsonl --dev data/e2e/dev.jsonl --test data/e2e/test.jsonl --eval-every 40 "
        + RATES.format("e2e_sweep_10min.jsonl", 10))
+BUDGET = ("--train data/wnut17/train.conll --test data/wnut17/test.conll --curve-test true "
+          + RATES.format("wnut17_sweep_3min.jsonl", 12))  # 4x the book's budget, the test scored every half budget
 UNSEEN = ("--train data/e2e_unseen/train.jsonl --test data/e2e_unseen/test_seen.jsonl "
           "--also-test unseen=data/e2e_unseen/test_unseen.jsonl " + RATES.format("e2e_sweep_10min.jsonl", 10))
 
@@ -50,6 +52,12 @@ RECIPES = {
     "wnut17_pt_ablation_steps.jsonl": [
         f"sweep ner --method pt --lrs 3e-1 --seeds 0,1,2 --num-virtual-tokens {p} {WNUT}" for p in (1, 5, 100)
     ] + [f"sweep ner --method pt --lrs 3e-1 --seeds 0,1,2 --init vocab {WNUT}"],
+    # WNUT-17 budget curves: five methods at their protocol picks for 4x the book's budget (12 minutes' worth of
+    # steps), the test scored every half of the method's own book budget (its 3-minute steps // 2)
+    "wnut17_budget_steps.jsonl": [
+        f"shootout ner --methods {m} --seeds 0,1,2 --eval-every {half} {BUDGET}"
+        for m, half in (("ft", 88), ("pt2", 148), ("lora", 141), ("adapter", 146), ("qlora", 120))
+    ],
     # E2E (data/e2e, seen names); about two thirds of these runs were made on a GPU in fp32, the rest on the CPU
     "e2e_steps.jsonl": [
         f"sweep gen --method ft --lrs 3e-5,1e-4,3e-4,1e-3 --seeds 0,1 {E2E}",
