@@ -154,12 +154,10 @@ def run_key(run: dict) -> str:
     """What makes two logged runs the same run, the one rule every resume and pooling uses: the whole resolved
     configuration (`record["run"]`) except the device (a step-budgeted run does the same training anywhere) and
     the progress bar; a method option at its default counts as given, numbers compare as numbers (16 == 16.0), and
-    derived fields (what an initialisation drew) are outcomes, not settings; curve_test off is how runs logged
-    before it existed were made."""
-    d = _canonical(run)
+    derived fields (what an initialisation drew) are outcomes, not settings; a data knob the record lacks (one added
+    after it was logged) is at its default."""
+    d = _canonical({**run, "data": {**dataclasses.asdict(DataConfig()), **run["data"]}})
     d.pop("device", None)
-    if not d["data"].get("curve_test"):
-        d["data"].pop("curve_test", None)
     d["train"].pop("progress", None)
     cls = METHODS[d["method"]].config_class
     d["options"] = cls.options(_canonical(method_config(d["method"], d["options"]).to_dict()))
