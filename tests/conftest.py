@@ -1,5 +1,8 @@
 """Helpers the test modules share. pytest puts this folder on the import path, so a test module imports them
 with `from conftest import ...`."""
+import contextlib
+import io
+import subprocess
 from pathlib import Path
 
 import torch
@@ -46,3 +49,18 @@ def train_steps(model, task: str, steps: int = 3) -> None:
         model(input_ids=x, labels=labels).loss.backward()
         opt.step()
     model.eval()
+
+
+def main_in_process(main, argv: list[str]) -> subprocess.CompletedProcess:
+    """A command line's `main(argv)` run here instead of in a new Python (which spends seconds importing torch): its
+    exit status, stdout and stderr, as subprocess.run would give them. One test per command still starts a real
+    `python -m` process; this is for the many that probe what the parser and the error handling say."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse: --help (0) and usage errors (2)
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if isinstance(e.code, str):
+                print(e.code, file=err)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())

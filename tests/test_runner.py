@@ -11,18 +11,24 @@ from ptutor import checkpoint
 from ptutor.backbones import load_backbone
 from ptutor.checkpoint import CheckpointError
 from ptutor.data import NER_LABELS, read_jsonl
+from ptutor.experiments import main as experiments_main
 from ptutor.experiments import (RunConfig, config_from_args, field_parser, method_config, parse_args, resolve, run,
                                 run_key, warm_start)
 from ptutor.results import at_edge, pick_lr
+from ptutor.runs import main as runs_main
 from ptutor.methods import PrefixConfig, PromptTuningConfig, inject
 from ptutor.tasks import GenTask, TaskDataError
 from ptutor.textgen import generation_scores, input_values, mentions_all, rouge_l
 
-from conftest import D2T
-from conftest import toy_sentences
+from conftest import D2T, main_in_process, toy_sentences
 
 
-def cli(*args, timeout=120):
+def cli(*args):
+    """`python -m ptutor.experiments ARGS`, run in this process (the traceback test below starts the real one)."""
+    return main_in_process(experiments_main, list(args))
+
+
+def real_cli(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "ptutor.experiments", *args], capture_output=True, text=True,
                           timeout=timeout)
 
@@ -170,9 +176,8 @@ def test_a_warm_start_begins_from_the_checkpoint_and_refuses_other_settings(tmp_
 def test_a_sweep_needs_dev_and_pick_lr_picks_on_dev(tmp_path):
     out = cli("ner", "--method", "probe", "--train", "x", "--test", "y", "--lr", "1e-3,1e-2")
     assert out.returncode == 2 and "several rates are a sweep: python -m ptutor.runs sweep" in out.stderr
-    out = subprocess.run([sys.executable, "-m", "ptutor.runs", "sweep", "ner", "--method", "probe", "--train", "x",
-                          "--test", "y", "--lrs", "1e-3,1e-2", "--out", str(tmp_path / "s.jsonl")],
-                         capture_output=True, text=True, timeout=120)
+    out = main_in_process(runs_main, ["sweep", "ner", "--method", "probe", "--train", "x", "--test", "y", "--lrs",
+                                      "1e-3,1e-2", "--out", str(tmp_path / "s.jsonl")])
     assert out.returncode == 2 and "picks on the dev set: add --dev FILE" in out.stderr
     rows = [{"method": "pt2", "metric": "f1", "lr": lr, "seed": 0, "dev_f1": f1, "f1": 1 - f1}
             for lr, f1 in [(1e-2, 0.5), (3e-2, 0.7), (1e-1, 0.6)]]
@@ -238,8 +243,8 @@ def test_a_user_error_on_the_command_line_is_one_line_and_exit_status_2_tracebac
               "--steps", "1", "--quiet")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0 and "bad.conll:2: not UTF-8" in out.stderr
-    out = cli("ner", "--method", "probe", "--model", "tiny-bert", "--train", str(bad), "--test", str(bad),
-              "--steps", "1", "--quiet", "--debug")
+    out = real_cli("ner", "--method", "probe", "--model", "tiny-bert", "--train", str(bad), "--test", str(bad),
+                   "--steps", "1", "--quiet", "--debug")
     assert out.returncode != 0 and "Traceback" in out.stderr
 
 

@@ -64,11 +64,12 @@ RECIPES = {
     "wnut17_pt_ablation_steps.jsonl": [
         f"sweep ner --method pt --lrs 3e-1 --seeds 0,1,2 --num-virtual-tokens {p} {WNUT}" for p in (1, 5, 100)
     ] + [f"sweep ner --method pt --lrs 3e-1 --seeds 0,1,2 --init vocab {WNUT}"],
-    # WNUT-17 budget curves: fine-tuning, P-Tuning v2 and LoRA at their protocol picks for 4x the book's budget (12
-    # minutes' worth of steps), the test scored every half of the method's own book budget (its 3-minute steps // 2)
+    # WNUT-17 budget curves: fine-tuning, P-Tuning v2, LoRA and the two strongest others at 1x (Adapters, QLoRA) at
+    # their protocol picks for 4x the book's budget (12 minutes' worth of steps), the test scored every half of the
+    # method's own book budget (its 3-minute steps // 2)
     "wnut17_budget_steps.jsonl": [
         f"shootout ner --methods {m} --seeds 0,1,2 --eval-every {wnut17_steps(m) // 2} {BUDGET}"
-        for m in ("ft", "pt2", "lora")
+        for m in ("ft", "pt2", "lora", "adapter", "qlora")
     ],
     # E2E (data/e2e, seen names); about two thirds of these runs were made on a GPU in fp32, the rest on the CPU
     "e2e_steps.jsonl": [
