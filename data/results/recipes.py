@@ -71,28 +71,28 @@ RECIPES = {
         f"shootout ner --methods {m} --seeds 0,1,2 --eval-every {wnut17_steps(m) // 2} {BUDGET}"
         for m in ("ft", "pt2", "lora", "adapter", "qlora")
     ],
-    # E2E (data/e2e, seen names); about two thirds of these runs were made on a GPU in fp32, the rest on the CPU
+    # E2E (data/e2e, seen names); about half of these runs were made on a GPU in fp32, the rest on the CPU
     "e2e_steps.jsonl": [
         f"sweep gen --method ft --lrs 3e-5,1e-4,3e-4,1e-3 --seeds 0,1 {E2E}",
-        f"sweep gen --method ft --lrs 3e-4 --seeds 2 {E2E}",
+        f"sweep gen --method ft --lrs 3e-4 --seeds 2,3,4 {E2E}",
         f"sweep gen --method bitfit --lrs 3e-3,1e-2,3e-2,1e-1 --seeds 0,1 {E2E}",
-        f"sweep gen --method bitfit --lrs 1e-2 --seeds 2 {E2E}",
+        f"sweep gen --method bitfit --lrs 1e-2 --seeds 2,3,4 {E2E}",
         f"sweep gen --method ia3 --lrs 3e-3,1e-2,3e-2,1e-1,3e-1 --seeds 0 {E2E}",
-        f"sweep gen --method ia3 --lrs 1e-1 --seeds 1,2 {E2E}",
+        f"sweep gen --method ia3 --lrs 1e-1 --seeds 1,2,3,4 {E2E}",
         f"sweep gen --method pt --lrs 0.1,0.3,1,3,10 --seeds 0,1 {E2E}",
-        f"sweep gen --method pt --lrs 3 --seeds 2 {E2E}",
+        f"sweep gen --method pt --lrs 3 --seeds 2,3,4 {E2E}",
         f"sweep gen --method pt2 --lrs 3e-2,1e-1,3e-1 --seeds 0,1 {E2E}",
-        f"sweep gen --method pt2 --lrs 1e-1 --seeds 2 {E2E}",
+        f"sweep gen --method pt2 --lrs 1e-1 --seeds 2,3,4 {E2E}",
         f"sweep gen --method adapter --lrs 3e-4,1e-3,3e-3,1e-2 --seeds 0,1 {E2E}",
-        f"sweep gen --method adapter --lrs 3e-3 --seeds 2 {E2E}",
+        f"sweep gen --method adapter --lrs 3e-3 --seeds 2,3,4 {E2E}",
         f"sweep gen --method lora --lrs 1e-3,3e-3,1e-2,3e-2 --seeds 0,1 {E2E}",
-        f"sweep gen --method lora --lrs 3e-3 --seeds 2 {E2E}",
+        f"sweep gen --method lora --lrs 3e-3 --seeds 2,3,4 {E2E}",
         f"sweep gen --method dora --lrs 1e-3,3e-3,1e-2,3e-2 --seeds 0 {E2E}",
         f"sweep gen --method dora --lrs 3e-3,1e-2 --seeds 1 {E2E}",
-        f"sweep gen --method dora --lrs 1e-2 --seeds 2 {E2E}",
+        f"sweep gen --method dora --lrs 1e-2 --seeds 2,3,4 {E2E}",
         f"sweep gen --method qlora --lrs 3e-3,1e-2,3e-2 --seeds 0 {E2E}",
         f"sweep gen --method qlora --lrs 3e-3,1e-2 --seeds 1 {E2E}",
-        f"sweep gen --method qlora --lrs 1e-2 --seeds 2 {E2E}",
+        f"sweep gen --method qlora --lrs 1e-2 --seeds 2,3,4 {E2E}",
     ],
     # E2E with unseen names: fine-tuning and P-Tuning v2 at their E2E picks and budgets, scored on seen and unseen names
     "e2e_unseen_steps.jsonl": [
