@@ -60,8 +60,9 @@ def test_a_ratio_inside_the_seed_spread_decides_nothing(a, b, threshold, expecte
     assert verdict(a, b, threshold) == expected
 
 
-# (IA)3 against LoRA on E2E (test BLEU of the three seeds at each pick, data/results/e2e_steps.jsonl): the
-# ratio 1.04 is more than one relative s.d. from 1, which the first rule called "holds"; Welch's t is about 1.35
+# (IA)3 against LoRA on E2E (test BLEU of seeds 0-2 at each pick, data/results/e2e_steps.jsonl, before seeds 3-4
+# were run): the ratio 1.04 is more than one relative s.d. from 1, which the first rule called "holds"; Welch's t is
+# about 1.35
 IA3_E2E, LORA_E2E = [65.862, 62.585, 61.932], [58.579, 61.68, 62.935]
 
 

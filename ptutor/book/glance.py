@@ -149,7 +149,7 @@ CLAIMS = (
 
 
 def claim_row(claim: Claim, data: dict[str, dict[str, list[dict]]]) -> tuple[list[str], str]:
-    """(per-benchmark readings 'E2E 0.95× [0.88, 1.02] (3 and 3 seeds): not decided', overall verdict): holds only if
+    """(per-benchmark readings 'E2E 0.95× [0.92, 0.99] (5 and 5 seeds): does not hold', overall verdict): holds only if
     it holds on every benchmark measured, does not hold if it fails on any, else not decided."""
     readings, verdicts = [], []
     for name in claim.benchmarks:
