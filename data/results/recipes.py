@@ -58,6 +58,9 @@ RECIPES = {
         f"sweep ner --method ptv1 --lrs 1e-2 --seeds 1,2,3,4 {WNUT}",
         f"sweep ner --method pt2lora --lrs 1e-2,3e-2,1e-1 --seeds 0 {WNUT}",
         f"sweep ner --method pt2lora --lrs 3e-2 --seeds 1,2,3,4 {WNUT}",
+        f"sweep ner --method vera --lrs 3e-3,1e-2,3e-2,1e-1 --seeds 0 {WNUT}",
+        f"sweep ner --method vera --lrs 3e-2,1e-1 --seeds 1 {WNUT}",
+        f"sweep ner --method vera --lrs 3e-2 --seeds 2,3,4 {WNUT}",
     ],
     # WNUT-17, prompt tuning's length and initialisation (Lester et al., 2021, Figure 3): the protocol's run (P = 20,
     # random init, its pick 0.3, the head at 3e-2, 204 steps: wnut17_steps.jsonl) with one setting changed
