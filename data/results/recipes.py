@@ -96,10 +96,14 @@ RECIPES = {
         f"sweep gen --method qlora --lrs 3e-3,1e-2,3e-2 --seeds 0 {E2E}",
         f"sweep gen --method qlora --lrs 3e-3,1e-2 --seeds 1 {E2E}",
         f"sweep gen --method qlora --lrs 1e-2 --seeds 2,3,4 {E2E}",
+        f"sweep gen --method vera --lrs 3e-3,1e-2,3e-2,1e-1,3e-1 --seeds 0 {E2E}",
+        f"sweep gen --method vera --lrs 1e-1,3e-1 --seeds 1 {E2E}",
+        f"sweep gen --method vera --lrs 1e-1 --seeds 2,3,4 {E2E}",
     ],
-    # E2E with unseen names: fine-tuning and P-Tuning v2 at their E2E picks and budgets, scored on seen and unseen names
+    # E2E with unseen names: fine-tuning, P-Tuning v2 and LoRA at their E2E picks and budgets, scored on seen and unseen
+    # names
     "e2e_unseen_steps.jsonl": [
-        f"shootout gen --methods ft,pt2 --seeds 0,1,2 {UNSEEN}",
+        f"shootout gen --methods ft,pt2,lora --seeds 0,1,2 {UNSEEN}",
     ],
 }
 

@@ -145,6 +145,8 @@ CLAIMS = (
           "bitfit", threshold=0.98),
     Claim("(IA)³ outperforms LoRA", "(IA)³ paper {cite}`liu2022ia3`, T0-3B", "ia3", "lora"),
     Claim("DoRA outperforms LoRA", "{cite}`liu2024dora`, LLaMA-7B commonsense reasoning: +3.7", "dora", "lora"),
+    Claim("VeRA matches LoRA with far fewer trained numbers (at or above 0.97×)", "{cite}`kopiczko2024vera`, GLUE "
+          "and E2E", "vera", "lora", 0.97),
 )
 
 

@@ -86,8 +86,8 @@ class VeraConfig(MethodConfig):
     method = "vera"
     title = "VeRA"
     default_lr = 1e-2  # a few scaling vectors, like (IA)³'s, take large steps; a sweep on dev sets task_lrs
-    task_lrs = {"ner": 3e-2}  # picked on dev, real data (lr_source); not swept on E2E yet
-    lr_source = {"ner": "data/results/wnut17_steps.jsonl"}
+    task_lrs = {"ner": 3e-2, "gen": 1e-1}  # picked on dev, real data (lr_source)
+    lr_source = {"ner": "data/results/wnut17_steps.jsonl", "gen": "data/results/e2e_steps.jsonl"}
     r: int = 256  # rows of the shared A (and columns of B); cheap: each layer trains r + out numbers
     target_modules: list[str] | None = None  # module-name patterns; None: the family's LoRA default (ptutor.arch)
     projection_seed: int = 0  # the seed the shared pair is drawn from (peft's projection_prng_key)
