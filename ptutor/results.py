@@ -298,6 +298,27 @@ def ratio_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple
     return ratio, (-qb - root) / (2 * qa), (-qb + root) / (2 * qa)
 
 
+def paired_ratio_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """mean(a) / mean(b) and its `level` confidence interval by Fieller's theorem when a[i] and b[i] come from the same
+    run (a run's score on two test sets, say): every ratio r that a one-sample t-test on the run-by-run differences
+    a[i] - r b[i] would not reject, with n - 1 degrees of freedom. Narrower than `ratio_interval` when a run that
+    scores high on one scores high on the other. (-inf, inf) when the set is unbounded."""
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"a paired interval needs two or more pairs, got {len(a)} and {len(b)} values")
+    n, ma, mb = len(a), mean(a), mean(b)
+    saa, sbb = spread(a) ** 2, spread(b) ** 2
+    sab = sum((x - ma) * (y - mb) for x, y in zip(a, b)) / (n - 1)
+    ratio = ma / mb
+    t2n = t_quantile((1 + level) / 2, n - 1) ** 2 / n
+    # (ma - r mb)^2 <= t2/n (saa - 2 r sab + r^2 sbb), as a quadratic in r
+    qa, qb, qc = mb ** 2 - t2n * sbb, -2 * (ma * mb - t2n * sab), ma ** 2 - t2n * saa
+    disc = qb ** 2 - 4 * qa * qc
+    if qa <= 0 or disc < 0:
+        return ratio, -math.inf, math.inf
+    root = math.sqrt(disc)
+    return ratio, (-qb - root) / (2 * qa), (-qb + root) / (2 * qa)
+
+
 def verdict(a: list[float], b: list[float], threshold: float = 1.0, level: float = 0.95) -> str:
     """Does mean(a) reach `threshold` x mean(b)? "holds" when the whole 95 % interval of the ratio (`ratio_interval`)
     is at or above the threshold, "does not hold" when it is all below, "not decided" otherwise, and always when
@@ -310,12 +331,13 @@ def verdict(a: list[float], b: list[float], threshold: float = 1.0, level: float
     return "does not hold" if high < threshold else "not decided"
 
 
-def ratio_text(a: list[float], b: list[float], level: float = 0.95) -> str:
+def ratio_text(a: list[float], b: list[float], level: float = 0.95, paired: bool = False) -> str:
     """A ratio of means with its interval, as tables print it: `1.04× [0.93, 1.16]` (`[-inf, inf]` when unbounded),
-    or `1.04× (sketch)` when either side has fewer than two seeds."""
+    or `1.04× (sketch)` when either side has fewer than two seeds. `paired`: a[i] and b[i] come from one run
+    (`paired_ratio_interval`)."""
     if min(len(a), len(b)) < 2:
         return f"{mean(a) / mean(b):.2f}× (sketch)"
-    ratio, low, high = ratio_interval(a, b, level)
+    ratio, low, high = (paired_ratio_interval if paired else ratio_interval)(a, b, level)
     return f"{ratio:.2f}× [{low:.2f}, {high:.2f}]"
 
 
@@ -327,6 +349,69 @@ def curve_at(run: dict, *, step: int | None = None, seconds: float | None = None
     key, limit = ("step", step) if step is not None else ("seconds", seconds)
     points = [p for p in run.get("curve", []) if p[key] <= limit]
     return points[-1][f"{split}_{run['metric']}"] if points else None
+
+
+def at_budget(runs: list[dict], steps: int) -> list[float]:
+    """Each long run's test score after `steps` (`curve_at` on a run made with curve_test): one long run gives every
+    shorter budget."""
+    return [curve_at(r, step=steps, split="test") for r in runs]
+
+
+def budget_table(long_runs: dict[str, list[dict]], protocol: dict[str, list[dict]],
+                 multiples: tuple[float, ...] = (0.5, 1, 2, 3, 4), titles: dict[str, str] | None = None) -> str:
+    """Markdown: each method's test score (mean ± s.d. over seeds) at k times its book budget (the steps of its
+    `protocol` runs), read off its `long_runs`, and in the last column the protocol's own runs at 1x."""
+    titles, metric = titles or {}, next(iter(long_runs.values()))[0]["metric"]
+    lines = ["| method | 1× (steps) | " + " | ".join(f"{k:g}×" for k in multiples) + " | protocol, 1× |",
+             "|---|---:|" + "---:|" * (len(multiples) + 1)]
+    for m, runs in long_runs.items():
+        steps = protocol[m][0]["steps"]
+        cells = [score_cell(at_budget(runs, round(k * steps)), metric) for k in multiples]
+        lines.append(f"| {titles.get(m, title(m))} | {steps} | " + " | ".join(cells)
+                     + f" | {score_cell([r['primary'] for r in protocol[m]], metric)} |")
+    return "\n".join(lines)
+
+
+def budget_ratio_table(long_runs: dict[str, list[dict]], protocol: dict[str, list[dict]],
+                       multiples: tuple[float, ...] = (1, 2, 4), baseline: str = "ft",
+                       titles: dict[str, str] | None = None) -> str:
+    """Markdown: each method's test score over `baseline`'s at the same multiple of their book budgets (the same CPU
+    time), with its 95 % interval (`ratio_text`) and the verdict on "reaches the baseline" (`verdict`)."""
+    titles, base = titles or {}, long_runs[baseline]
+    lines = ["| method | " + " | ".join(f"{k:g}×" for k in multiples) + " |", "|---|" + "---|" * len(multiples)]
+    for m, runs in long_runs.items():
+        if m == baseline:
+            continue
+        pairs = [(at_budget(runs, round(k * protocol[m][0]["steps"])),
+                  at_budget(base, round(k * protocol[baseline][0]["steps"]))) for k in multiples]
+        lines.append(f"| {titles.get(m, title(m))} | "
+                     + " | ".join(f"{ratio_text(a, b)}: {verdict(a, b)}" for a, b in pairs) + " |")
+    return "\n".join(lines)
+
+
+def plot_budget_curves(long_runs: dict[str, list[dict]], protocol: dict[str, list[dict]], ax=None,
+                       titles: dict[str, str] | None = None):
+    """Test score against training examples seen (thousands), mean ± s.d. over each method's long runs, with its
+    protocol runs at 1x as an open square (mean ± s.d.): where a budget curve levels off. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.6, 3.6))
+    titles = titles or {}
+    for i, (m, runs) in enumerate(long_runs.items()):
+        key = f"test_{runs[0]['metric']}"
+        points = list(zip(*[[p[key] for p in r["curve"]] for r in runs]))  # one tuple of seeds per point
+        seen = [p["step"] * runs[0]["batch_size"] / 1000 for p in runs[0]["curve"]]
+        mu, sd = [mean(list(v)) for v in points], [spread(list(v)) for v in points]
+        ax.plot(seen, mu, marker="o", ms=3, color=f"C{i}", label=titles.get(m, title(m)))
+        ax.fill_between(seen, [a - b for a, b in zip(mu, sd)], [a + b for a, b in zip(mu, sd)], color=f"C{i}", alpha=0.15)
+        proto = [r["primary"] for r in protocol[m]]
+        ax.errorbar([protocol[m][0]["steps"] * runs[0]["batch_size"] / 1000], [mean(proto)],
+                    yerr=[spread(proto)], fmt="s", mfc="white", color=f"C{i}", capsize=3)
+    ax.set_xlabel("training examples seen (thousands)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right", ncol=2)
+    return ax
 
 
 def plot_curves(runs: dict[str, list[dict]], x: str = "step", y: str | None = None, ax=None,

@@ -158,6 +158,14 @@ def test_the_cards_code_uses_the_rate_and_steps_the_book_picked(method):
     assert steps and f"max_steps={max(steps)}" in card.code, (method, steps)
 
 
+def test_the_vera_cards_advice_on_its_rate_holds_on_both_real_sets():
+    """The card says VeRA's pick lies well above LoRA's on both real sets: ten times or more, on each."""
+    assert "On both real sets its pick lies well above LoRA's" in cards.CARDS["vera"].about_code
+    vera, lora = METHODS["vera"].config_class, METHODS["lora"].config_class
+    for task in ("ner", "gen"):
+        assert vera.task_lrs[task] >= 10 * lora.task_lrs[task], (task, vera.task_lrs[task], lora.task_lrs[task])
+
+
 @pytest.mark.parametrize("method", sorted(cards.CARDS))
 def test_every_picked_rate_on_a_card_comes_with_its_test_score_at_the_pick(method):
     """A card's measured settings quote the logged runs at the pick, whatever else the log records of them."""

@@ -176,3 +176,93 @@ def test_a_one_seed_sweep_says_so_once_under_the_table():
     rows = [run("ft", lr, 0, dev) for lr, dev in ((1e-4, 0.30), (3e-4, 0.40), (1e-3, 0.20))]
     table = sweep_table(rows)
     assert "**0.400**" in table and "(1 seed)" not in table and table.endswith("not a measurement of it.")
+
+
+def long_run(method, seed, scores, every=10):
+    """A run made with curve_test: the test scored every `every` steps, the last point being its final score."""
+    curve = [{"step": every * (i + 1), "seconds": 1.0 * i, "loss": 1.0, "test_f1": s} for i, s in enumerate(scores)]
+    return {"method": method, "seed": seed, "metric": "f1", "batch_size": 16, "primary": scores[-1], "curve": curve}
+
+
+def budgets():
+    """Fine-tuning's book budget is 20 steps, LoRA's 40 (its steps are cheaper): 1x is step 20 and step 40."""
+    long_runs = {"ft": [long_run("ft", s, [0.30, 0.40, 0.42, 0.44, 0.45, 0.46, 0.46, 0.47][:8], every=10)
+                        for s in (0, 1, 2)],
+                 "lora": [long_run("lora", s, [0.2, 0.3, 0.35, 0.40 + 0.01 * s, 0.41, 0.42, 0.43, 0.44 + 0.01 * s],
+                                   every=20) for s in (0, 1, 2)]}
+    protocol = {"ft": [{"steps": 20, "primary": 0.41 + 0.01 * s} for s in (0, 1, 2)],
+                "lora": [{"steps": 40, "primary": 0.32 + 0.01 * s} for s in (0, 1, 2)]}
+    return long_runs, protocol
+
+
+def test_a_budget_is_read_off_each_long_run_at_k_times_the_methods_own_book_steps():
+    from ptutor.results import at_budget, budget_table
+
+    long_runs, protocol = budgets()
+    assert at_budget(long_runs["lora"], 80) == pytest.approx([0.40, 0.41, 0.42])  # 2x LoRA's 40 steps: its fourth point
+    table = budget_table(long_runs, protocol, multiples=(1, 2))
+    ft_row, lora_row = table.splitlines()[2:]
+    assert ft_row.startswith("| full fine-tuning | 20 | 0.400 ± 0.000 (3) | 0.440 ± 0.000 (3) | 0.420 ± 0.010 (3)")
+    assert lora_row.startswith("| LoRA | 40 | 0.300 ± 0.000 (3) | 0.410 ± 0.010 (3) |")
+
+
+def test_a_budget_ratio_compares_the_same_multiple_of_each_methods_budget_and_decides_by_its_interval():
+    from ptutor.results import budget_ratio_table
+
+    long_runs, protocol = budgets()
+    row = budget_ratio_table(long_runs, protocol, multiples=(1, 4)).splitlines()[2]
+    # 1x: LoRA 0.30 (step 40) over ft 0.40 (step 20), no spread on either side: decided below 1;
+    # 4x: LoRA's step 160 (0.44, 0.45, 0.46) over ft's step 80 (0.47 each): 0.96x, but three seeds spread by 0.01
+    # leave its interval across 1
+    assert row == "| LoRA | 0.75× [0.75, 0.75]: does not hold | 0.96× [0.90, 1.01]: not decided |"
+
+
+def test_one_seed_of_a_budget_curve_is_a_sketch_that_decides_nothing():
+    from ptutor.results import budget_ratio_table
+
+    long_runs, protocol = budgets()
+    one = {m: runs[:1] for m, runs in long_runs.items()}
+    assert budget_ratio_table(one, protocol, multiples=(1,)).splitlines()[2] == "| LoRA | 0.75× (sketch): not decided |"
+
+
+def test_budget_curves_draw_one_mean_line_per_method_and_its_protocol_point():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ptutor.results import plot_budget_curves
+
+    long_runs, protocol = budgets()
+    ax = plot_budget_curves(long_runs, protocol)
+    assert [line.get_label() for line in ax.get_lines()[:1]] == ["full fine-tuning"]
+    xs = ax.get_lines()[0].get_xdata()
+    assert list(xs) == [0.16 * (i + 1) for i in range(8)]  # 10 steps of 16 examples each
+
+
+def test_a_paired_ratio_interval_is_every_ratio_a_t_test_on_the_run_by_run_differences_keeps():
+    from scipy import stats
+
+    from ptutor.results import paired_ratio_interval
+
+    unseen, seen = [51.3, 40.5, 47.7], [62.5, 62.2, 61.3]  # one run's two test sets per position
+    ratio, low, high = paired_ratio_interval(unseen, seen)
+    assert ratio == pytest.approx(mean(unseen) / mean(seen))
+    for r, kept in ((low - 1e-4, False), (low + 1e-4, True), (high - 1e-4, True), (high + 1e-4, False)):
+        p = stats.ttest_1samp([x - r * y for x, y in zip(unseen, seen)], 0.0).pvalue
+        assert (p >= 0.05) == kept, (r, p)
+
+
+def test_pairing_narrows_the_interval_when_a_runs_two_scores_move_together():
+    from ptutor.results import paired_ratio_interval
+
+    a, b = [50.0, 55.0, 60.0, 52.0], [60.0, 65.0, 70.0, 62.0]  # b = a + 10: the runs differ, the ratio hardly
+    _, low, high = paired_ratio_interval(a, b)
+    _, ilow, ihigh = ratio_interval(a, b)
+    assert high - low < (ihigh - ilow) / 5
+    assert ratio_text(a, b, paired=True) == f"0.84× [{low:.2f}, {high:.2f}]"
+
+
+def test_a_paired_interval_refuses_lists_that_do_not_pair():
+    from ptutor.results import paired_ratio_interval
+
+    with pytest.raises(ValueError, match="two or more pairs"):
+        paired_ratio_interval([1.0, 2.0, 3.0], [1.0, 2.0])
