@@ -15,18 +15,22 @@ BUDGET = ("--train data/wnut17/train.conll --test data/wnut17/test.conll --curve
           + RATES.format("wnut17_sweep_3min.jsonl", 12))  # 4x the book's budget
 
 
-def wnut17_steps(method: str) -> int:
-    """A method's WNUT-17 budget: the steps it makes in 3 minutes of the reference CPU (ptutor.runs)."""
+def book_steps(task: str, method: str) -> int:
+    """A method's book budget on a task: the steps it makes in the protocol's time (WNUT-17 3 minutes, E2E 10) of the
+    reference CPU (ptutor.runs.time_equivalent_steps on the speed logs the recipes pass with --rates)."""
     from ptutor.jsonl import read_jsonl
     from ptutor.runs import time_equivalent_steps
 
-    logs = ("cpu_step_rates.jsonl", "wnut17_sweep_3min.jsonl")
-    rows = [r for log in logs for r in read_jsonl(ROOT / "data" / "results" / log)]
-    return time_equivalent_steps(rows, "ner", method, "minilm", 3)
+    sweep, model, minutes = {"ner": ("wnut17_sweep_3min.jsonl", "minilm", 3),
+                             "gen": ("e2e_sweep_10min.jsonl", "smollm2-135m", 10)}[task]
+    rows = [r for log in ("cpu_step_rates.jsonl", sweep) for r in read_jsonl(ROOT / "data" / "results" / log)]
+    return time_equivalent_steps(rows, task, method, model, minutes)
 
 
 UNSEEN = ("--train data/e2e_unseen/train.jsonl --test data/e2e_unseen/test_seen.jsonl "
           "--also-test unseen=data/e2e_unseen/test_unseen.jsonl " + RATES.format("e2e_sweep_10min.jsonl", 10))
+E2E_BUDGET = ("--train data/e2e/train.jsonl --test data/e2e/test.jsonl --curve-test true "
+              + RATES.format("e2e_sweep_10min.jsonl", 40))  # 4x the book's budget
 
 RECIPES = {
     # WNUT-17, a new head at the task's head rate (3e-2); the probe's runs, and P-Tuning v2's and (IA)3's at 3e-2 (where
@@ -71,7 +75,7 @@ RECIPES = {
     # their protocol picks for 4x the book's budget (12 minutes' worth of steps), the test scored every half of the
     # method's own book budget (its 3-minute steps // 2)
     "wnut17_budget_steps.jsonl": [
-        f"shootout ner --methods {m} --seeds 0,1,2 --eval-every {wnut17_steps(m) // 2} {BUDGET}"
+        f"shootout ner --methods {m} --seeds 0,1,2 --eval-every {book_steps('ner', m) // 2} {BUDGET}"
         for m in ("ft", "pt2", "lora", "adapter", "qlora")
     ],
     # E2E (data/e2e, seen names); about half of these runs were made on a GPU in fp32, the rest on the CPU
@@ -99,6 +103,13 @@ RECIPES = {
         f"sweep gen --method vera --lrs 3e-3,1e-2,3e-2,1e-1,3e-1 --seeds 0 {E2E}",
         f"sweep gen --method vera --lrs 1e-1,3e-1 --seeds 1 {E2E}",
         f"sweep gen --method vera --lrs 1e-1 --seeds 2,3,4 {E2E}",
+    ],
+    # E2E budget curves, as WNUT-17's: fine-tuning, P-Tuning v2, LoRA and the strongest others at 1x (Adapters 64.3,
+    # DoRA 63.1) at their protocol picks for 4x the book's budget (40 minutes' worth of steps), the test scored every
+    # half of the method's own book budget; seed 0 so far (the runs take 45-60 minutes each on the reference CPU)
+    "e2e_budget_steps.jsonl": [
+        f"shootout gen --methods {m} --seeds 0 --eval-every {book_steps('gen', m) // 2} {E2E_BUDGET}"
+        for m in ("ft", "pt2", "lora", "adapter")
     ],
     # E2E with unseen names: fine-tuning, P-Tuning v2 and LoRA at their E2E picks and budgets, scored on seen and unseen
     # names
