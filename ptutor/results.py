@@ -7,7 +7,9 @@ the book and in the commands reads logs through these functions, so one rule dec
 - a learning rate is picked on the **mean dev score over seeds** at that rate (`pick_lr`); the test scores of
   the runs at the picked rate are the benchmark (`picked_runs`);
 - a ratio between two methods comes with a 95 % interval (Fieller's, `ratio_interval`), and a verdict follows the
-  interval: it decides only when the whole interval is on one side of the threshold (`verdict`).
+  interval: it decides only when the whole interval is on one side of the threshold (`verdict`); two scores of
+  the same runs (two test sets) pair instead (`paired_ratio_interval`);
+- a budget curve is read off long runs made with curve_test (`at_budget`, `budget_table`).
 """
 from __future__ import annotations
 
@@ -301,8 +303,9 @@ def ratio_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple
 def paired_ratio_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float, float]:
     """mean(a) / mean(b) and its `level` confidence interval by Fieller's theorem when a[i] and b[i] come from the same
     run (a run's score on two test sets, say): every ratio r that a one-sample t-test on the run-by-run differences
-    a[i] - r b[i] would not reject, with n - 1 degrees of freedom. Narrower than `ratio_interval` when a run that
-    scores high on one scores high on the other. (-inf, inf) when the set is unbounded."""
+    a[i] - r b[i] would not reject, with n - 1 degrees of freedom. Pairing removes what the runs share, so the
+    interval is narrower than `ratio_interval`'s when a run's two scores move together, but n - 1 degrees of freedom
+    (2 for three runs) can make it wider when they do not. (-inf, inf) when the set is unbounded."""
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"a paired interval needs two or more pairs, got {len(a)} and {len(b)} values")
     n, ma, mb = len(a), mean(a), mean(b)
