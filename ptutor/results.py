@@ -275,6 +275,16 @@ def t_quantile(p: float, df: float) -> float:
     return (low + high) / 2
 
 
+def _fieller_set(qa: float, qb: float, qc: float) -> tuple[float, float]:
+    """The ratios r with qa r^2 + qb r + qc <= 0 (Fieller's set) as (low, high): a bounded interval when qa > 0 and
+    the quadratic has real roots, otherwise (-inf, inf), the denominator's mean not clearly away from zero."""
+    disc = qb ** 2 - 4 * qa * qc
+    if qa <= 0 or disc < 0:
+        return -math.inf, math.inf
+    root = math.sqrt(disc)
+    return (-qb - root) / (2 * qa), (-qb + root) / (2 * qa)
+
+
 def ratio_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float, float]:
     """mean(a) / mean(b) and its `level` confidence interval by Fieller's theorem, seeds of a and b independent,
     with Welch's degrees of freedom for the difference mean(a) - ratio * mean(b) taken at the estimate.
@@ -292,12 +302,7 @@ def ratio_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple
     df = (va + ratio ** 2 * vb) ** 2 / (va ** 2 / (len(a) - 1) + ratio ** 4 * vb ** 2 / (len(b) - 1))
     t2 = t_quantile((1 + level) / 2, df) ** 2
     # the quadratic (mb^2 - t2 vb) r^2 - 2 ma mb r + (ma^2 - t2 va) <= 0
-    qa, qb, qc = mb ** 2 - t2 * vb, -2 * ma * mb, ma ** 2 - t2 * va
-    disc = qb ** 2 - 4 * qa * qc
-    if qa <= 0 or disc < 0:
-        return ratio, -math.inf, math.inf
-    root = math.sqrt(disc)
-    return ratio, (-qb - root) / (2 * qa), (-qb + root) / (2 * qa)
+    return ratio, *_fieller_set(mb ** 2 - t2 * vb, -2 * ma * mb, ma ** 2 - t2 * va)
 
 
 def paired_ratio_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -314,12 +319,7 @@ def paired_ratio_interval(a: list[float], b: list[float], level: float = 0.95) -
     ratio = ma / mb
     t2n = t_quantile((1 + level) / 2, n - 1) ** 2 / n
     # (ma - r mb)^2 <= t2/n (saa - 2 r sab + r^2 sbb), as a quadratic in r
-    qa, qb, qc = mb ** 2 - t2n * sbb, -2 * (ma * mb - t2n * sab), ma ** 2 - t2n * saa
-    disc = qb ** 2 - 4 * qa * qc
-    if qa <= 0 or disc < 0:
-        return ratio, -math.inf, math.inf
-    root = math.sqrt(disc)
-    return ratio, (-qb - root) / (2 * qa), (-qb + root) / (2 * qa)
+    return ratio, *_fieller_set(mb ** 2 - t2n * sbb, -2 * (ma * mb - t2n * sab), ma ** 2 - t2n * saa)
 
 
 def verdict(a: list[float], b: list[float], threshold: float = 1.0, level: float = 0.95) -> str:

@@ -104,9 +104,9 @@ RECIPES = {
         f"sweep gen --method vera --lrs 1e-1,3e-1 --seeds 1 {E2E}",
         f"sweep gen --method vera --lrs 1e-1 --seeds 2,3,4 {E2E}",
     ],
-    # E2E budget curves, as WNUT-17's: fine-tuning, P-Tuning v2, LoRA and the strongest others at 1x (Adapters 64.3,
-    # DoRA 63.1) at their protocol picks for 4x the book's budget (40 minutes' worth of steps), the test scored every
-    # half of the method's own book budget; seed 0 so far (the runs take 45-60 minutes each on the reference CPU)
+    # E2E budget curves, as WNUT-17's: fine-tuning, P-Tuning v2, LoRA and the strongest other at 1x (Adapters; DoRA,
+    # the next, not run yet) at their protocol picks for 4x the book's budget (40 minutes' worth of steps), the test
+    # scored every half of the method's own book budget; seed 0 so far (45-52 minutes a run on the reference CPU)
     "e2e_budget_steps.jsonl": [
         f"shootout gen --methods {m} --seeds 0 --eval-every {book_steps('gen', m) // 2} {E2E_BUDGET}"
         for m in ("ft", "pt2", "lora", "adapter")
